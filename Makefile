@@ -1,0 +1,60 @@
+# Two commands do all set-up: `make run` and `make test` create .venv from uv.lock
+# on first use. uv itself is installed into .tools/ with the Python 3.10 interpreter
+# that .python-version selects.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+PYTHON ?= $(shell command -v python3.10 2>/dev/null)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help venv run test test-fast schema lock clean
+
+help:
+	@echo "make run        - run the whole pipeline on data/ with LocalDagRunner (SQLite MLMD)"
+	@echo "make test       - run the whole test suite (unit + e2e)"
+	@echo "make test-fast  - run the tests not marked e2e"
+	@echo "make schema     - infer a schema from the newest span and show the diff"
+	@echo "make lock       - re-resolve uv.lock after editing pyproject.toml"
+	@echo "make clean      - remove outputs/ (runs, metadata, served models)"
+
+$(UV):
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "preflight: Python 3.10 was not found on PATH, and TFX 1.16 needs it (install it, e.g. 'pyenv install 3.10'; .python-version selects it)." >&2; \
+	  exit 1; fi
+	@$(PYTHON) pipeline/preflight.py interpreter
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
+
+$(STAMP): $(UV)
+	@$(PYTHON) pipeline/preflight.py interpreter
+	$(UV) sync --locked --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@$(VPY) pipeline/preflight.py imports
+	@rm -f $(VENV)/.synced-* && touch $@
+
+venv: $(STAMP)
+
+run: venv
+	$(VPY) -m pipeline run
+
+test: venv
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(VPY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+schema: venv
+	$(VPY) -m pipeline schema
+
+lock: $(UV)
+	$(UV) lock --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+
+clean:
+	rm -rf outputs

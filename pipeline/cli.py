@@ -1,0 +1,173 @@
+"""Command line: ``python -m pipeline {run,schema,generate}``.
+
+Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
+errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.config import (
+    DEFAULT_CONFIG,
+    ENV_DATA_ROOT,
+    ENV_OUTPUT_ROOT,
+    ConfigError,
+    PipelineConfig,
+    load_config,
+    with_env_overrides,
+)
+
+
+def _load(args: argparse.Namespace) -> PipelineConfig:
+    # Flags are runner-level overrides, applied through the same path as env vars.
+    overrides = dict(os.environ)
+    if getattr(args, "data_root", None):
+        overrides[ENV_DATA_ROOT] = args.data_root
+    if getattr(args, "output_root", None):
+        overrides[ENV_OUTPUT_ROOT] = args.output_root
+    return with_env_overrides(load_config(args.config), overrides)
+
+
+def _quiet_logs(verbose: bool) -> None:
+    # TensorFlow's C++ logging and absl INFO lines drown the summary otherwise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "2")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.getLogger().setLevel(level)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _quiet_logs(args.verbose)
+    from pipeline.local_runner import PipelineRunError, run
+
+    print(f"Running pipeline {config.pipeline_name!r} from {config.source}", flush=True)
+    print(f"  data:     {config.data.input_base}/{config.data.span_pattern}", flush=True)
+    try:
+        summary = run(config)
+    except PipelineRunError as err:
+        if err.summary is not None:
+            print(err.summary.format(), file=sys.stderr)
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    print(summary.format())
+    print(
+        f"\nPipeline root: {config.outputs.pipeline_root}\n"
+        f"ML Metadata:   {config.outputs.metadata_path}\n"
+        f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)"
+    )
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _quiet_logs(verbose=False)
+    from pipeline import schema_tool
+
+    span, pattern = schema_tool.newest_span_pattern(config)
+    print(f"Inferring a schema from span {span}: {pattern}")
+    new = schema_tool.infer_schema(pattern)
+    current = schema_tool.read_schema(config.schema_file)
+    changes = schema_tool.diff_schemas(current, new)
+    if not changes:
+        print(f"No change against {config.schema_file}")
+        return 0
+    print(f"Changes against {config.schema_file}:")
+    print("\n".join(f"  {line}" for line in changes))
+    if args.dry_run:
+        print("Dry run: nothing written.")
+    else:
+        schema_tool.write_schema(new, config.schema_file)
+        print(f"Wrote {config.schema_file}; review the diff (git diff) before committing.")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pipeline import clickgen
+
+    paths = [
+        clickgen.write_day(
+            Path(args.out),
+            args.start + datetime.timedelta(days=offset),
+            rows=args.rows,
+            seed=args.seed,
+            drift=args.drift,
+            inject=tuple(args.inject),
+        )
+        for offset in range(args.days)
+    ]
+    for path in paths:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser.
+
+    Returns:
+        The parser for ``python -m pipeline``.
+    """
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config", default=str(DEFAULT_CONFIG), help="pipeline config YAML (default: %(default)s)"
+        )
+        sub.add_argument("--data-root", help=f"override data.input_base (env {ENV_DATA_ROOT})")
+        sub.add_argument(
+            "--output-root", help=f"put pipeline root, metadata and serving dir here (env {ENV_OUTPUT_ROOT})"
+        )
+
+    run = commands.add_parser("run", help="run the whole pipeline with LocalDagRunner")
+    with_config(run)
+    run.add_argument("-v", "--verbose", action="store_true", help="show TFX/Beam INFO logs")
+    run.set_defaults(func=_cmd_run)
+
+    schema = commands.add_parser(
+        "schema", help="infer a schema from the newest span, show the diff, write it"
+    )
+    with_config(schema)
+    schema.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    schema.set_defaults(func=_cmd_schema)
+
+    generate = commands.add_parser("generate", help="write synthetic click-log spans")
+    generate.add_argument("--out", required=True, help="directory of <YYYY-MM-DD>/clicks.csv spans")
+    generate.add_argument(
+        "--start", type=datetime.date.fromisoformat, required=True, help="first day, YYYY-MM-DD"
+    )
+    generate.add_argument("--days", type=int, default=1)
+    generate.add_argument("--rows", type=int, default=5000, help="rows per day")
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--drift", type=float, default=0.0, help="0 (none) .. 1 (strong)")
+    generate.add_argument(
+        "--inject", action="append", default=[], help="a bad-data injection by name (repeatable)"
+    )
+    generate.set_defaults(func=_cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code: 0 success, 1 pipeline failure, 2 bad config or input.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,302 @@
+"""The typed, frozen pipeline config, loaded once at the edge from a YAML file.
+
+Relative paths in a config file are resolved against that file's directory, so a
+config means the same thing whatever directory a command runs from. Environment
+variables override paths only in the runners (see :func:`with_env_overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from components.features import FeatureSpec
+from components.hparams import STRATEGIES, Hyperparameters
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "clicks.yaml"
+
+# Environment variables a runner (CLI, DAG) may use to relocate inputs and outputs.
+ENV_DATA_ROOT = "PIPELINE_DATA_ROOT"
+ENV_OUTPUT_ROOT = "PIPELINE_OUTPUT_ROOT"
+ENV_SERVING_DIR = "PIPELINE_SERVING_DIR"
+ENV_METADATA_PATH = "PIPELINE_METADATA_PATH"
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed or inconsistent (message names file and key)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the daily spans are and how they are split and windowed.
+
+    Attributes:
+        input_base: Directory holding one sub-directory (or file set) per span.
+        span_pattern: CsvExampleGen pattern relative to ``input_base``, with a
+            ``{SPAN}`` or ``{YYYY}-{MM}-{DD}`` spec; each run ingests the newest span.
+        window_spans: Transform and Trainer read the newest this-many spans.
+        train_buckets: Hash buckets of each span that go to the ``train`` split.
+        eval_buckets: Hash buckets that go to the ``eval`` split.
+    """
+
+    input_base: Path
+    span_pattern: str = "{YYYY}-{MM}-{DD}/*.csv"
+    window_spans: int = 3
+    train_buckets: int = 4
+    eval_buckets: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """TFMA metrics, slices and the blessing thresholds.
+
+    Attributes:
+        metrics: TFMA/Keras metric class names computed on the eval split.
+        gate_metric: The metric the blessing thresholds apply to.
+        lower_bound: Absolute floor: a model below it is never blessed.
+        max_regression: How much lower than the baseline (latest blessed model)
+            ``gate_metric`` may be and still bless; 0 means "not worse".
+        slices: Feature-key tuples to slice metrics by (overall is always computed).
+    """
+
+    metrics: tuple[str, ...]
+    gate_metric: str
+    lower_bound: float
+    max_regression: float = 0.0
+    slices: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputsConfig:
+    """Where a run writes.
+
+    Attributes:
+        pipeline_root: TFX pipeline root; every artifact lives below it.
+        metadata_path: SQLite ML Metadata database (MySQL is a runner concern).
+        serving_dir: Pusher writes ``<serving_dir>/<model_name>/<version>/``.
+    """
+
+    pipeline_root: Path
+    metadata_path: Path
+    serving_dir: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline's topology and components need.
+
+    Attributes:
+        source: The config file this was loaded from.
+        pipeline_name: TFX pipeline name (the ML Metadata pipeline context).
+        model_name: Served model name (directory under ``outputs.serving_dir``).
+        schema_file: The curated schema imported by ImportSchemaGen.
+        data: Input spans.
+        features: How columns are used by Transform and the model.
+        model: Model and training hyperparameters.
+        distribution_strategy: tf.distribute strategy for the Trainer.
+        evaluation: TFMA settings and blessing thresholds.
+        outputs: Pipeline root, metadata and serving locations.
+        beam_args: Beam pipeline arguments for the Beam-powered components.
+    """
+
+    source: Path
+    pipeline_name: str
+    model_name: str
+    schema_file: Path
+    data: DataConfig
+    features: FeatureSpec
+    model: Hyperparameters
+    distribution_strategy: str
+    evaluation: EvaluationConfig
+    outputs: OutputsConfig
+    beam_args: tuple[str, ...] = ()
+
+    @property
+    def push_dir(self) -> Path:
+        """The directory TF Serving watches for this model's numbered versions."""
+        return self.outputs.serving_dir / self.model_name
+
+
+_TOP_LEVEL_KEYS = {
+    "pipeline_name",
+    "model_name",
+    "schema_file",
+    "data",
+    "features",
+    "model",
+    "training",
+    "evaluation",
+    "outputs",
+    "beam_args",
+}
+
+
+def _section(raw: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"missing section {key!r}")
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"section {key!r} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(section: str, raw: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} keys {unknown}; known keys are {sorted(known)}")
+
+
+def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
+    def path(value: Any) -> Path:
+        candidate = Path(os.path.expandvars(str(value)))
+        return (candidate if candidate.is_absolute() else base / candidate).resolve()
+
+    _check_keys("top-level", raw, _TOP_LEVEL_KEYS)
+    name = str(raw.get("pipeline_name") or "")
+    if not name:
+        raise ValueError("pipeline_name is required")
+
+    data_raw = _section(raw, "data")
+    _check_keys("data", data_raw, {f.name for f in dataclasses.fields(DataConfig)})
+    if "input_base" not in data_raw:
+        raise ValueError("data.input_base is required")
+    data = DataConfig(**{**data_raw, "input_base": path(data_raw["input_base"])})
+    if "{SPAN}" not in data.span_pattern and "{YYYY}" not in data.span_pattern:
+        raise ValueError(
+            f"data.span_pattern {data.span_pattern!r} has neither {{SPAN}} nor "
+            "{YYYY}-{MM}-{DD}: without a span spec every run would re-read all files"
+        )
+    if data.window_spans < 1 or data.train_buckets < 1 or data.eval_buckets < 1:
+        raise ValueError("data.window_spans, train_buckets and eval_buckets must be >= 1")
+
+    features = FeatureSpec.from_dict(_section(raw, "features"))
+    model = Hyperparameters.from_dict(_section(raw, "model", required=False))
+    training = _section(raw, "training", required=False)
+    _check_keys("training", training, {"distribution_strategy"})
+    strategy = str(training.get("distribution_strategy", "default"))
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"training.distribution_strategy is {strategy!r}; expected one of {STRATEGIES}"
+        )
+
+    eval_raw = dict(_section(raw, "evaluation"))
+    _check_keys("evaluation", eval_raw, {f.name for f in dataclasses.fields(EvaluationConfig)})
+    for key in ("metrics", "gate_metric", "lower_bound"):
+        if key not in eval_raw:
+            raise ValueError(f"evaluation.{key} is required")
+    evaluation = EvaluationConfig(
+        metrics=tuple(str(m) for m in eval_raw["metrics"]),
+        gate_metric=str(eval_raw["gate_metric"]),
+        lower_bound=float(eval_raw["lower_bound"]),
+        max_regression=float(eval_raw.get("max_regression", 0.0)),
+        slices=tuple(tuple(s) if isinstance(s, list) else (str(s),) for s in eval_raw.get("slices") or ()),
+    )
+    if evaluation.gate_metric not in evaluation.metrics:
+        raise ValueError(
+            f"evaluation.gate_metric {evaluation.gate_metric!r} is not in evaluation.metrics"
+        )
+    if evaluation.max_regression < 0:
+        raise ValueError("evaluation.max_regression must be >= 0 (a tolerance, not a gain)")
+    known_columns = set(features.model_features) | {features.label} | set(features.ignored)
+    for slice_keys in evaluation.slices:
+        for key in slice_keys:
+            if key not in known_columns:
+                raise ValueError(f"evaluation.slices uses {key!r}, which is not a configured column")
+
+    outputs_raw = _section(raw, "outputs")
+    _check_keys("outputs", outputs_raw, {"root", "pipeline_root", "metadata_path", "serving_dir"})
+    root = path(outputs_raw.get("root", "outputs"))
+    outputs = OutputsConfig(
+        pipeline_root=path(outputs_raw.get("pipeline_root", root / "pipelines" / name)),
+        metadata_path=path(outputs_raw.get("metadata_path", root / "metadata" / f"{name}.sqlite")),
+        serving_dir=path(outputs_raw.get("serving_dir", root / "serving")),
+    )
+    beam_args = raw.get("beam_args") or []
+    if not isinstance(beam_args, list):
+        raise ValueError("beam_args must be a list of --flag=value strings")
+    if "schema_file" not in raw:
+        raise ValueError("schema_file is required (the curated schema under schemas/)")
+
+    return PipelineConfig(
+        source=source,
+        pipeline_name=name,
+        model_name=str(raw.get("model_name") or name),
+        schema_file=path(raw["schema_file"]),
+        data=data,
+        features=features,
+        model=model,
+        distribution_strategy=strategy,
+        evaluation=evaluation,
+        outputs=outputs,
+        beam_args=tuple(str(a) for a in beam_args),
+    )
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> PipelineConfig:
+    """Loads and validates a pipeline config file.
+
+    Args:
+        path: A YAML config file; relative paths inside it are relative to it.
+
+    Returns:
+        The frozen config.
+
+    Raises:
+        ConfigError: If the file is missing, is not valid YAML, or is inconsistent;
+            the message names the file and the offending key.
+    """
+    source = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {source} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {source} is not valid YAML: {err}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config file {source} must hold a YAML mapping at the top level")
+    try:
+        return _parse(raw, source.parent, source)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"config file {source}: {err}") from None
+
+
+def with_env_overrides(
+    config: PipelineConfig, environ: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Relocates data and outputs from environment variables (runners only).
+
+    ``PIPELINE_DATA_ROOT`` replaces ``data.input_base``; ``PIPELINE_OUTPUT_ROOT``
+    moves pipeline root, metadata and serving dir under one directory;
+    ``PIPELINE_SERVING_DIR`` and ``PIPELINE_METADATA_PATH`` move just those.
+
+    Args:
+        config: The loaded config.
+        environ: The environment to read (default ``os.environ``).
+
+    Returns:
+        A new config with the overrides applied.
+    """
+    env = os.environ if environ is None else environ
+    data, outputs = config.data, config.outputs
+    if env.get(ENV_DATA_ROOT):
+        data = dataclasses.replace(data, input_base=Path(env[ENV_DATA_ROOT]).resolve())
+    if env.get(ENV_OUTPUT_ROOT):
+        root = Path(env[ENV_OUTPUT_ROOT]).resolve()
+        outputs = OutputsConfig(
+            pipeline_root=root / "pipelines" / config.pipeline_name,
+            metadata_path=root / "metadata" / f"{config.pipeline_name}.sqlite",
+            serving_dir=root / "serving",
+        )
+    if env.get(ENV_SERVING_DIR):
+        outputs = dataclasses.replace(outputs, serving_dir=Path(env[ENV_SERVING_DIR]).resolve())
+    if env.get(ENV_METADATA_PATH):
+        outputs = dataclasses.replace(
+            outputs, metadata_path=Path(env[ENV_METADATA_PATH]).resolve()
+        )
+    return dataclasses.replace(config, data=data, outputs=outputs)

@@ -1,0 +1,200 @@
+"""The pipeline's topology, defined once for every runner."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.preprocessing import FEATURES_KEY
+from components.resolvers import LatestBlessedOtherModelStrategy
+from components.trainer import STRATEGY_KEY
+from components.version import code_version
+from pipeline.config import EvaluationConfig, PipelineConfig
+
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+
+# Node ids, in execution order; the summary, the tests and the DAG refer to them.
+EXAMPLE_GEN = "CsvExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "ImportSchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+SPAN_WINDOW = "span_window"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+BASELINE = "latest_blessed_model"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """Builds the TFMA config: metrics, slices and the blessing thresholds.
+
+    The model's ``serving_default`` signature takes raw serialized examples, so TFMA
+    evaluates on the raw eval split with the raw label column.
+
+    Args:
+        config: The pipeline config.
+
+    Returns:
+        The TFMA EvalConfig for the Evaluator.
+    """
+    evaluation: EvaluationConfig = config.evaluation
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluation.lower_bound}),
+        # TFMA ignores the change threshold when no baseline resolved (first run).
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -evaluation.max_regression - 1e-10},
+        ),
+    )
+    metrics = [
+        tfma.MetricConfig(
+            class_name=name,
+            threshold=threshold if name == evaluation.gate_metric else None,
+        )
+        for name in evaluation.metrics
+    ]
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(signature_name="serving_default", label_key=config.features.label)
+        ],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=list(keys)) for keys in evaluation.slices],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+    )
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+) -> tfx.dsl.Pipeline:
+    """Creates the TFX pipeline: ingest, validate, transform, train, evaluate, push.
+
+    Args:
+        config: The pipeline config (topology, paths, hyperparameters, thresholds).
+        metadata_connection_config: The ML Metadata connection (runner's choice).
+        beam_pipeline_args: Beam arguments for Beam-powered components (runner's choice).
+
+    Returns:
+        The pipeline, with caching on.
+    """
+    data = config.data
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=str(data.input_base),
+        # One split pattern with a span spec: the driver resolves the newest span and
+        # records its number and input fingerprint, so an unchanged span is a cache hit.
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=data.span_pattern)]
+        ),
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=data.train_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=data.eval_buckets),
+                ]
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]
+    ).with_id(STATISTICS_GEN)
+
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.schema_file)).with_id(
+        SCHEMA_GEN
+    )
+
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+
+    # The newest N spans ExampleGen has ingested (latest version of each), for a
+    # rolling training window; the newest span alone is validated and evaluated on.
+    span_window = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={
+            "range_config": tfx.proto.RangeConfig(
+                rolling_range=tfx.proto.RollingRange(num_spans=data.window_spans)
+            )
+        },
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id
+        ),
+    ).with_id(SPAN_WINDOW)
+    span_window.add_upstream_node(example_gen)
+
+    # Exec properties are TFX's cache key; code referenced by dotted path is not
+    # fingerprinted by TFX, so the code version goes in explicitly.
+    component_config = {
+        FEATURES_KEY: config.features.to_dict(),
+        "code_version": code_version(),
+    }
+    transform = tfx.components.Transform(
+        examples=span_window.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=component_config,
+    ).with_id(TRANSFORM)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.model.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.model.eval_steps),
+        custom_config={
+            **component_config,
+            "hyperparameters": config.model.to_dict(),
+            STRATEGY_KEY: config.distribution_strategy,
+        },
+    ).with_id(TRAINER)
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedOtherModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        candidate=trainer.outputs["model"],
+    ).with_id(BASELINE)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+    ).with_id(EVALUATOR)
+
+    # Given the blessing, the Pusher runs every time and records "not pushed" for an
+    # unblessed model instead of silently not running.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.push_dir))
+        ),
+    ).with_id(PUSHER)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.outputs.pipeline_root),
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            span_window,
+            transform,
+            trainer,
+            baseline,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args),
+    )

@@ -1,0 +1,256 @@
+"""A run's summary, read back from ML Metadata (not from the runner's memory).
+
+Reading MLMD means the summary describes what TFX actually recorded: which nodes
+executed or were cache hits, the evaluation, the blessing and the push.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+PIPELINE_CONTEXT = "pipeline"
+RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
+
+_STATE_NAMES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRun:
+    """One node's execution in a run.
+
+    Attributes:
+        node_id: The component id (e.g. ``Trainer``).
+        state: ``ran``, ``cached``, ``failed``, ...
+        seconds: Wall time from the execution's creation to its last update.
+        execution_id: The MLMD execution id.
+    """
+
+    node_id: str
+    state: str
+    seconds: float
+    execution_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """What a pipeline run did.
+
+    Attributes:
+        pipeline_name: The pipeline.
+        run_id: The MLMD ``pipeline_run`` context name.
+        nodes: Node executions in execution order.
+        metrics: Overall-slice evaluation metrics of the candidate model.
+        blessed: Whether the Evaluator blessed the model (None if it did not run).
+        baseline_model_uri: The baseline the candidate was compared to, if any.
+        pushed: Whether the Pusher pushed the model.
+        pushed_destination: The version directory TF Serving loads, when pushed.
+        model_uri: The candidate model artifact.
+    """
+
+    pipeline_name: str
+    run_id: str
+    nodes: tuple[NodeRun, ...]
+    metrics: dict[str, float]
+    blessed: bool | None
+    baseline_model_uri: str | None
+    pushed: bool
+    pushed_destination: str | None
+    model_uri: str | None
+
+    def node(self, node_id: str) -> NodeRun:
+        """Returns the execution of ``node_id`` in this run.
+
+        Args:
+            node_id: A component id.
+
+        Returns:
+            Its NodeRun.
+
+        Raises:
+            KeyError: If the node did not execute in this run.
+        """
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def format(self) -> str:
+        """Renders the summary as the table ``python -m pipeline run`` prints.
+
+        Returns:
+            Human-readable multi-line text.
+        """
+        lines = [f"Pipeline {self.pipeline_name!r}, run {self.run_id}", ""]
+        lines.append(f"  {'component':<24}{'result':<10}{'seconds':>8}")
+        for node in self.nodes:
+            lines.append(f"  {node.node_id:<24}{node.state:<10}{node.seconds:>8.1f}")
+        lines.append("")
+        if self.metrics:
+            lines.append("Evaluation (eval split of the newest span, all examples):")
+            for name, value in sorted(self.metrics.items()):
+                lines.append(f"  {name:<32}{value:.4f}")
+        if self.blessed is not None:
+            baseline = self.baseline_model_uri or "none (first model)"
+            lines.append(f"Blessed: {'yes' if self.blessed else 'no'} (baseline: {baseline})")
+        if self.pushed:
+            lines.append(f"Pushed to: {self.pushed_destination}")
+        else:
+            lines.append("Pushed: nothing new this run")
+        return "\n".join(lines)
+
+
+def _context(store: mlmd.MetadataStore, type_name: str, name: str) -> metadata_store_pb2.Context | None:
+    return store.get_context_by_type_and_name(type_name, name)
+
+
+def latest_run_id(store: mlmd.MetadataStore, pipeline_name: str) -> str | None:
+    """Returns the id of the pipeline's newest run, or None if it never ran.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+
+    Returns:
+        The newest ``pipeline_run`` context name holding executions of this pipeline.
+    """
+    pipeline = _context(store, PIPELINE_CONTEXT, pipeline_name)
+    if pipeline is None:
+        return None
+    executions = store.get_executions_by_context(pipeline.id)
+    if not executions:
+        return None
+    newest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+    for context in store.get_contexts_by_execution(newest.id):
+        if context.type == RUN_CONTEXT:
+            return context.name
+    return None
+
+
+def _output_artifacts(
+    store: mlmd.MetadataStore, execution_id: int, key: str, input_side: bool = False
+) -> list[metadata_store_pb2.Artifact]:
+    wanted = metadata_store_pb2.Event.INPUT if input_side else metadata_store_pb2.Event.OUTPUT
+    ids = [
+        event.artifact_id
+        for event in store.get_events_by_execution_ids([execution_id])
+        if event.type == wanted and any(step.key == key for step in event.path.steps)
+    ]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> int | str | float | None:
+    if key not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[key]
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def overall_metrics(evaluation_uri: str) -> dict[str, float]:
+    """Loads the overall-slice metrics TFMA wrote for the candidate model.
+
+    Args:
+        evaluation_uri: The Evaluator's ``evaluation`` artifact URI.
+
+    Returns:
+        Metric name -> value (diffs against the baseline are left out).
+    """
+    import tensorflow_model_analysis as tfma  # heavy; only needed when there are metrics
+
+    metrics: dict[str, float] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            if kv.key.is_diff or kv.key.model_name == "baseline":
+                continue
+            if kv.value.HasField("double_value"):
+                metrics[kv.key.name] = kv.value.double_value.value
+    return metrics
+
+
+def summarize_run(
+    store: mlmd.MetadataStore, pipeline_name: str, run_id: str, node_order: Iterable[str]
+) -> RunSummary:
+    """Builds a run's summary from ML Metadata.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        run_id: The ``pipeline_run`` context name.
+        node_order: Node ids in pipeline order (nodes absent from the run are skipped).
+
+    Returns:
+        The summary.
+
+    Raises:
+        LookupError: If the run is not in the store.
+    """
+    run = _context(store, RUN_CONTEXT, run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id!r} in ML Metadata")
+    by_node: dict[str, metadata_store_pb2.Execution] = {}
+    for execution in store.get_executions_by_context(run.id):
+        for context in store.get_contexts_by_execution(execution.id):
+            if context.type == NODE_CONTEXT:
+                by_node[context.name.split(".", 1)[-1]] = execution
+    nodes = tuple(
+        NodeRun(
+            node_id=node_id,
+            state=_STATE_NAMES.get(by_node[node_id].last_known_state, "unknown"),
+            seconds=max(
+                by_node[node_id].last_update_time_since_epoch
+                - by_node[node_id].create_time_since_epoch,
+                0,
+            )
+            / 1000.0,
+            execution_id=by_node[node_id].id,
+        )
+        for node_id in node_order
+        if node_id in by_node
+    )
+
+    metrics: dict[str, float] = {}
+    blessed = baseline_uri = model_uri = destination = None
+    pushed = False
+    evaluator = by_node.get("Evaluator")
+    if evaluator is not None:
+        evaluation = _output_artifacts(store, evaluator.id, "evaluation")
+        if evaluation:
+            metrics = overall_metrics(evaluation[0].uri)
+        blessing = _output_artifacts(store, evaluator.id, "blessing")
+        if blessing:
+            blessed = _custom(blessing[0], "blessed") == 1
+        baseline = _output_artifacts(store, evaluator.id, "baseline_model", input_side=True)
+        baseline_uri = baseline[0].uri if baseline else None
+        model = _output_artifacts(store, evaluator.id, "model", input_side=True)
+        model_uri = model[0].uri if model else None
+    pusher = by_node.get("Pusher")
+    if pusher is not None and pusher.last_known_state == metadata_store_pb2.Execution.COMPLETE:
+        pushed_model = _output_artifacts(store, pusher.id, "pushed_model")
+        if pushed_model and _custom(pushed_model[0], "pushed") == 1:
+            pushed = True
+            destination = str(_custom(pushed_model[0], "pushed_destination"))
+    return RunSummary(
+        pipeline_name=pipeline_name,
+        run_id=run_id,
+        nodes=nodes,
+        metrics=metrics,
+        blessed=blessed,
+        baseline_model_uri=baseline_uri,
+        pushed=pushed,
+        pushed_destination=destination,
+        model_uri=model_uri,
+    )
