@@ -9,10 +9,13 @@ TFX's cache key, editing the feature config re-runs Transform and Trainer.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Mapping
 
 TRANSFORMED_SUFFIX = "_xf"
 TASKS = ("binary", "multiclass")
+# Transformed columns become Keras input and TensorFlow op names, which allow only these.
+_VALID_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 
 
 def transformed_name(key: str) -> str:
@@ -82,6 +85,12 @@ class FeatureSpec:
                 if name in seen:
                     yield f"column {name!r} is listed both as {seen[name]} and as {group}"
                 seen[name] = group
+        for name in seen:
+            if not _VALID_NAME.match(name):
+                yield (
+                    f"column {name!r} is not a valid TensorFlow name (use letters, digits, "
+                    "'_', '.', '-'; rename the CSV column)"
+                )
         for name, buckets in self.bucketized:
             if buckets < 2:
                 yield f"bucketized column {name!r} needs at least 2 buckets, got {buckets}"

@@ -25,6 +25,8 @@ class Hyperparameters:
         batch_size: Examples per training and evaluation batch.
         train_steps: Training steps (batches) per run.
         eval_steps: Validation steps after training.
+        seed: Seeds weight initialisation and input shuffling, so retraining on the
+            same data gives the same model (and the same evaluation).
     """
 
     hidden_units: tuple[int, ...] = (64, 32)
@@ -35,6 +37,7 @@ class Hyperparameters:
     batch_size: int = 128
     train_steps: int = 500
     eval_steps: int = 50
+    seed: int = 42
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Hyperparameters:
@@ -56,10 +59,14 @@ class Hyperparameters:
         values = dict(raw)
         if "hidden_units" in values:
             values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
+            if any(u < 1 for u in values["hidden_units"]):
+                raise ValueError("model.hidden_units must be positive integers")
         hparams = cls(**values)
         for name in ("embedding_dim", "cross_buckets", "batch_size", "train_steps", "eval_steps"):
             if int(getattr(hparams, name)) < 1:
                 raise ValueError(f"model.{name} must be a positive integer")
+        if hparams.learning_rate <= 0:
+            raise ValueError("model.learning_rate must be positive")
         if not 0.0 <= hparams.dropout < 1.0:
             raise ValueError("model.dropout must be in [0, 1)")
         return hparams

@@ -43,6 +43,7 @@ def input_fn(
     tf_transform_output: tft.TFTransformOutput,
     spec: FeatureSpec,
     batch_size: int,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
     """Reads Transform's materialised examples as ``(features, label)`` batches.
 
@@ -56,13 +57,16 @@ def input_fn(
         tf_transform_output: Transform's output (for the transformed schema).
         spec: The feature spec (names the label).
         batch_size: Examples per batch.
+        seed: Shuffle seed (None: nondeterministic order).
 
     Returns:
         A repeating dataset of ``(dict of transformed features, label)``.
     """
     return data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.transformed_label),
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size, label_key=spec.transformed_label, shuffle_seed=seed
+        ),
         tf_transform_output.transformed_metadata.schema,
     ).prefetch(tf.data.AUTOTUNE)
 
@@ -116,9 +120,14 @@ def train(
     Returns:
         The trained model.
     """
+    keras.utils.set_random_seed(hparams.seed)
     strategy = distribution_strategy(strategy_name)
-    train_ds = input_fn(train_files, data_accessor, tf_transform_output, spec, hparams.batch_size)
-    eval_ds = input_fn(eval_files, data_accessor, tf_transform_output, spec, hparams.batch_size)
+    train_ds = input_fn(
+        train_files, data_accessor, tf_transform_output, spec, hparams.batch_size, hparams.seed
+    )
+    eval_ds = input_fn(
+        eval_files, data_accessor, tf_transform_output, spec, hparams.batch_size, hparams.seed
+    )
     with strategy.scope():
         model = build_model(spec, cardinalities(spec, tf_transform_output), hparams)
     model.fit(

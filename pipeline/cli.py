@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {run,schema,generate}``.
+"""Command line: ``python -m pipeline {run,schema,generate,example-data}``.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -11,6 +11,7 @@ import datetime
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -71,9 +72,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_schema(args: argparse.Namespace) -> int:
     config = _load(args)
     _quiet_logs(verbose=False)
-    from pipeline import schema_tool
+    from pipeline import schema_tool, spans
 
-    span, pattern = schema_tool.newest_span_pattern(config)
+    span, pattern = spans.newest_span(config)
     print(f"Inferring a schema from span {span}: {pattern}")
     new = schema_tool.infer_schema(pattern)
     current = schema_tool.read_schema(config.schema_file)
@@ -106,6 +107,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         for offset in range(args.days)
     ]
     for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_example_data(args: argparse.Namespace) -> int:
+    from pipeline import example_data
+
+    for path in example_data.write_wine(Path(args.out), spans=args.spans):
         print(path)
     return 0
 
@@ -153,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--inject", action="append", default=[], help="a bad-data injection by name (repeatable)"
     )
     generate.set_defaults(func=_cmd_generate)
+
+    example = commands.add_parser(
+        "example-data", help="write a public example dataset as CSV spans (wine)"
+    )
+    example.add_argument("dataset", choices=["wine"])
+    example.add_argument("--out", required=True, help="the dataset's data.input_base")
+    example.add_argument("--spans", type=int, default=1)
+    example.set_defaults(func=_cmd_example_data)
     return parser
 
 
@@ -166,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit code: 0 success, 1 pipeline failure, 2 bad config or input.
     """
     args = build_parser().parse_args(argv)
+    # google-cloud client libraries warn about Python 3.10 support on import; the
+    # warning is about GCP SDK updates and says nothing about this run.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
     try:
         return args.func(args)
     except (ConfigError, FileNotFoundError) as err:

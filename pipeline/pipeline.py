@@ -12,6 +12,7 @@ from components.preprocessing import FEATURES_KEY
 from components.resolvers import LatestBlessedOtherModelStrategy
 from components.trainer import STRATEGY_KEY
 from components.version import code_version
+from pipeline import spans
 from pipeline.config import EvaluationConfig, PipelineConfig
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
@@ -51,10 +52,14 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             absolute={"value": -evaluation.max_regression - 1e-10},
         ),
     )
+    # A plain `threshold` would apply to every slice, so one small slice (or a
+    # float column sliced by value) could veto the model; the gate is on the
+    # overall slice and the configured slices are for reporting.
+    gate = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
     metrics = [
         tfma.MetricConfig(
             class_name=name,
-            threshold=threshold if name == evaluation.gate_metric else None,
+            per_slice_thresholds=[gate] if name == evaluation.gate_metric else [],
         )
         for name in evaluation.metrics
     ]
@@ -72,6 +77,7 @@ def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: Sequence[str] = (),
+    span: int | None = None,
 ) -> tfx.dsl.Pipeline:
     """Creates the TFX pipeline: ingest, validate, transform, train, evaluate, push.
 
@@ -79,6 +85,8 @@ def create_pipeline(
         config: The pipeline config (topology, paths, hyperparameters, thresholds).
         metadata_connection_config: The ML Metadata connection (runner's choice).
         beam_pipeline_args: Beam arguments for Beam-powered components (runner's choice).
+        span: Ingest this span instead of the newest one (backfills; a scheduler's
+            logical date). The rest of the pipeline is unchanged.
 
     Returns:
         The pipeline, with caching on.
@@ -88,9 +96,8 @@ def create_pipeline(
         input_base=str(data.input_base),
         # One split pattern with a span spec: the driver resolves the newest span and
         # records its number and input fingerprint, so an unchanged span is a cache hit.
-        input_config=tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=data.span_pattern)]
-        ),
+        input_config=spans.input_config(config),
+        range_config=None if span is None else spans.static_range(span),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[

@@ -2,45 +2,10 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 
 from google.protobuf import json_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-
-from pipeline.config import PipelineConfig
-
-
-def newest_span_pattern(config: PipelineConfig) -> tuple[int, str]:
-    """Resolves the newest span exactly as CsvExampleGen will.
-
-    Args:
-        config: The pipeline config (``data.input_base`` and ``data.span_pattern``).
-
-    Returns:
-        ``(span number, absolute glob of that span's files)``.
-
-    Raises:
-        FileNotFoundError: If no file matches the span pattern.
-    """
-    from tfx.components.example_gen import utils  # TFX's own span resolution
-    from tfx.proto import example_gen_pb2
-
-    split = example_gen_pb2.Input.Split(name="single_split", pattern=config.data.span_pattern)
-    try:
-        _, span, _ = utils.calculate_splits_fingerprint_span_and_version(
-            str(config.data.input_base), [split]
-        )
-    except (ValueError, FileNotFoundError) as err:
-        raise FileNotFoundError(
-            f"no span matching {config.data.span_pattern!r} under {config.data.input_base}: {err}"
-        ) from None
-    # The call above rewrote split.pattern with the resolved span.
-    pattern = os.path.join(str(config.data.input_base), split.pattern)
-    if not glob.glob(pattern):
-        raise FileNotFoundError(f"span {span} has no files matching {pattern}")
-    return span, pattern
 
 
 def infer_schema(csv_pattern: str) -> schema_pb2.Schema:
@@ -98,9 +63,11 @@ def _describe(kind: str, name: str, old: dict, new: dict) -> list[str]:
     for key in sorted(set(old) | set(new)):
         if key == "name" or old.get(key) == new.get(key):
             continue
-        if key == "value" and isinstance(old.get(key), list) and isinstance(new.get(key), list):
-            added = sorted(set(new[key]) - set(old[key]))
-            removed = sorted(set(old[key]) - set(new[key]))
+        if key == "value":
+            added = sorted(set(new.get(key, [])) - set(old.get(key, [])))
+            removed = sorted(set(old.get(key, [])) - set(new.get(key, [])))
+            if not added and not removed:
+                continue  # same values in another order
             parts = ([f"+{added}"] if added else []) + ([f"-{removed}"] if removed else [])
             changes.append(f"~ {kind} {name}: values {' '.join(parts)}")
         else:

@@ -32,7 +32,7 @@ class NodeRun:
 
     Attributes:
         node_id: The component id (e.g. ``Trainer``).
-        state: ``ran``, ``cached``, ``failed``, ...
+        state: ``ran``, ``cached``, ``resolved`` (resolver nodes), ``failed``, ...
         seconds: Wall time from the execution's creation to its last update.
         execution_id: The MLMD execution id.
     """
@@ -57,6 +57,7 @@ class RunSummary:
         pushed: Whether the Pusher pushed the model.
         pushed_destination: The version directory TF Serving loads, when pushed.
         model_uri: The candidate model artifact.
+        backfilled_spans: Older spans of the window ingested before this run.
     """
 
     pipeline_name: str
@@ -68,6 +69,7 @@ class RunSummary:
     pushed: bool
     pushed_destination: str | None
     model_uri: str | None
+    backfilled_spans: tuple[int, ...] = ()
 
     def node(self, node_id: str) -> NodeRun:
         """Returns the execution of ``node_id`` in this run.
@@ -93,6 +95,9 @@ class RunSummary:
             Human-readable multi-line text.
         """
         lines = [f"Pipeline {self.pipeline_name!r}, run {self.run_id}", ""]
+        if self.backfilled_spans:
+            spans = ", ".join(str(span) for span in self.backfilled_spans)
+            lines += [f"Backfilled older spans of the training window first: {spans}", ""]
         lines.append(f"  {'component':<24}{'result':<10}{'seconds':>8}")
         for node in self.nodes:
             lines.append(f"  {node.node_id:<24}{node.state:<10}{node.seconds:>8.1f}")
@@ -136,6 +141,27 @@ def latest_run_id(store: mlmd.MetadataStore, pipeline_name: str) -> str | None:
         if context.type == RUN_CONTEXT:
             return context.name
     return None
+
+
+def ingested_spans(store: mlmd.MetadataStore, pipeline_name: str, example_gen_id: str) -> set[int]:
+    """Returns the span numbers an ExampleGen node has ingested.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        example_gen_id: The ExampleGen node id.
+
+    Returns:
+        Span numbers of the node's Examples outputs.
+    """
+    node = _context(store, NODE_CONTEXT, f"{pipeline_name}.{example_gen_id}")
+    if node is None:
+        return set()
+    return {
+        int(_custom(artifact, "span") or 0)
+        for artifact in store.get_artifacts_by_context(node.id)
+        if artifact.type == "Examples" and "span" in artifact.custom_properties
+    }
 
 
 def _output_artifacts(
@@ -206,10 +232,24 @@ def summarize_run(
         for context in store.get_contexts_by_execution(execution.id):
             if context.type == NODE_CONTEXT:
                 by_node[context.name.split(".", 1)[-1]] = execution
+    type_names = {
+        t.id: t.name
+        for t in store.get_execution_types_by_id(list({e.type_id for e in by_node.values()}))
+    }
+
+    def state(execution: metadata_store_pb2.Execution) -> str:
+        # Resolver nodes only look artifacts up in MLMD; "ran" would mislead.
+        if (
+            execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
+            and type_names.get(execution.type_id, "").endswith(".Resolver")
+        ):
+            return "resolved"
+        return _STATE_NAMES.get(execution.last_known_state, "unknown")
+
     nodes = tuple(
         NodeRun(
             node_id=node_id,
-            state=_STATE_NAMES.get(by_node[node_id].last_known_state, "unknown"),
+            state=state(by_node[node_id]),
             seconds=max(
                 by_node[node_id].last_update_time_since_epoch
                 - by_node[node_id].create_time_since_epoch,

@@ -1,0 +1,109 @@
+"""Span discovery with TFX's own ExampleGen span matching.
+
+Used by the runners to fill the rolling window on a fresh metadata store and by
+``python -m pipeline schema``, so both agree with what CsvExampleGen will read.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from tfx.components.example_gen import utils
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from pipeline.config import PipelineConfig
+
+SPLIT_NAME = "single_split"
+MAX_LOOKBACK = 400
+
+
+def input_config(config: PipelineConfig) -> example_gen_pb2.Input:
+    """Returns CsvExampleGen's input config: one split over the span pattern.
+
+    Args:
+        config: The pipeline config.
+
+    Returns:
+        The ExampleGen ``Input`` proto.
+    """
+    return example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name=SPLIT_NAME, pattern=config.data.span_pattern)]
+    )
+
+
+def _resolve(
+    config: PipelineConfig, range_config: range_config_pb2.RangeConfig | None
+) -> tuple[int, str]:
+    split = input_config(config).splits[0]
+    _, span, _ = utils.calculate_splits_fingerprint_span_and_version(
+        str(config.data.input_base), [split], range_config=range_config
+    )
+    # The call rewrote split.pattern with the resolved span's values.
+    return span, os.path.join(str(config.data.input_base), split.pattern)
+
+
+def static_range(span: int) -> range_config_pb2.RangeConfig:
+    """Returns a RangeConfig selecting exactly one span.
+
+    Args:
+        span: The span number (for date patterns: days since 1970-01-01).
+
+    Returns:
+        The range config.
+    """
+    return range_config_pb2.RangeConfig(
+        static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+    )
+
+
+def newest_span(config: PipelineConfig) -> tuple[int, str]:
+    """Resolves the newest span exactly as CsvExampleGen will.
+
+    Args:
+        config: The pipeline config.
+
+    Returns:
+        ``(span number, absolute glob of that span's files)``.
+
+    Raises:
+        FileNotFoundError: If no file matches the span pattern.
+    """
+    try:
+        span, pattern = _resolve(config, None)
+    except (ValueError, FileNotFoundError) as err:
+        raise FileNotFoundError(
+            f"no span matching {config.data.span_pattern!r} under {config.data.input_base}: {err}"
+        ) from None
+    if not glob.glob(pattern):
+        raise FileNotFoundError(f"span {span} has no files matching {pattern}")
+    return span, pattern
+
+
+def newest_spans(config: PipelineConfig, count: int, lookback: int = MAX_LOOKBACK) -> list[int]:
+    """Returns up to ``count`` newest span numbers present on disk, oldest first.
+
+    Spans below the newest are probed one number at a time with a single-span
+    RangeConfig: TFX matches a multi-span static range only for ``{SPAN}``
+    patterns, not date patterns, while single spans work for both.
+
+    Args:
+        config: The pipeline config.
+        count: How many spans at most.
+        lookback: How many span numbers below the newest to probe at most (gaps
+            in daily data are allowed up to this).
+
+    Returns:
+        Span numbers in increasing order; fewer than ``count`` if fewer exist.
+    """
+    newest = newest_span(config)[0]
+    spans = [newest]
+    for candidate in range(newest - 1, max(newest - 1 - lookback, -1), -1):
+        if len(spans) == count:
+            break
+        try:
+            _resolve(config, static_range(candidate))
+        except ValueError:  # TFX's way of saying "no file for this span"
+            continue
+        spans.append(candidate)
+    return sorted(spans)
