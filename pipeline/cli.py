@@ -36,23 +36,48 @@ def _load(args: argparse.Namespace) -> PipelineConfig:
     return with_env_overrides(load_config(args.config), overrides)
 
 
-def _quiet_logs(verbose: bool) -> None:
-    # TensorFlow's C++ logging and absl INFO lines drown the summary otherwise.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "2")
-    level = logging.INFO if verbose else logging.WARNING
-    logging.getLogger().setLevel(level)
+def _route_logs(config: PipelineConfig | None, verbose: bool) -> Path | None:
+    """Sends TFX/Beam/TensorFlow logs to a per-run file unless ``verbose``.
+
+    The terminal then shows only the summary or a one-paragraph error; the file keeps
+    everything, tracebacks included. Must run before TensorFlow is imported, because
+    its C++ log level is read from the environment at import.
+
+    Returns:
+        The log file, or None when logging to the terminal.
+    """
+    root = logging.getLogger()
     from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.INFO)
+    if verbose or config is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if verbose else "3")
+        root.setLevel(logging.INFO if verbose else logging.WARNING)
+        if not verbose:
+            absl_logging.set_verbosity(absl_logging.WARNING)
+        return None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    log_dir = Path(config.outputs.pipeline_root) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = log_dir / f"run-{stamp}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    return path
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
-    _quiet_logs(args.verbose)
+    log_path = _route_logs(config, args.verbose)
     from pipeline.local_runner import PipelineRunError, run
 
     print(f"Running pipeline {config.pipeline_name!r} from {config.source}", flush=True)
-    print(f"  data:     {config.data.input_base}/{config.data.span_pattern}", flush=True)
+    print(f"  data: {config.data.input_base}/{config.data.span_pattern}", flush=True)
+    if log_path:
+        print(f"  logs: {log_path}", flush=True)
     try:
         summary = run(config)
     except PipelineRunError as err:
@@ -71,7 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     config = _load(args)
-    _quiet_logs(verbose=False)
+    _route_logs(None, verbose=False)
     from pipeline import schema_tool, spans
 
     span, pattern = spans.newest_span(config)
@@ -139,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the whole pipeline with LocalDagRunner")
     with_config(run)
-    run.add_argument("-v", "--verbose", action="store_true", help="show TFX/Beam INFO logs")
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="log TFX/Beam INFO to the terminal, not a file"
+    )
     run.set_defaults(func=_cmd_run)
 
     schema = commands.add_parser(

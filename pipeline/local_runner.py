@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import traceback
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from tfx.orchestration.pipeline import RunOptions
 
 from pipeline import metadata, spans
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import EXAMPLE_GEN, create_pipeline
+from pipeline.nodes import EXAMPLE_GEN
+from pipeline.pipeline import create_pipeline
 from pipeline.summary import RunSummary, ingested_spans, latest_run_id, summarize_run
 
 
@@ -136,6 +138,7 @@ def run(config: PipelineConfig) -> RunSummary:
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
         log_path = Path(config.outputs.pipeline_root) / "last_failure.log"
         log_path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)
         summary = _summary_or_none(config, pipeline)
         failed = [n.node_id for n in summary.nodes if n.state == "failed"] if summary else []
         where = f"component {failed[0]}" if failed else "the pipeline"

@@ -9,26 +9,27 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.preprocessing import FEATURES_KEY
-from components.resolvers import LatestBlessedOtherModelStrategy
+from components.resolvers import CANDIDATE_KEY, LatestBlessedOtherModelStrategy
 from components.trainer import STRATEGY_KEY
 from components.version import code_version
 from pipeline import spans
 from pipeline.config import EvaluationConfig, PipelineConfig
+from pipeline.nodes import (
+    BASELINE,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLE_VALIDATOR,
+    PUSHER,
+    SCHEMA_GEN,
+    SPAN_WINDOW,
+    STATISTICS_GEN,
+    TRAINER,
+    TRANSFORM,
+)
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
 
-# Node ids, in execution order; the summary, the tests and the DAG refer to them.
-EXAMPLE_GEN = "CsvExampleGen"
-STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "ImportSchemaGen"
-EXAMPLE_VALIDATOR = "ExampleValidator"
-SPAN_WINDOW = "span_window"
-TRANSFORM = "Transform"
-TRAINER = "Trainer"
-BASELINE = "latest_blessed_model"
-EVALUATOR = "Evaluator"
-PUSHER = "Pusher"
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -166,7 +167,7 @@ def create_pipeline(
         strategy_class=LatestBlessedOtherModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        candidate=trainer.outputs["model"],
+        **{CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id(BASELINE)
 
     evaluator = tfx.components.Evaluator(

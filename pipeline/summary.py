@@ -12,6 +12,8 @@ from typing import Iterable
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.nodes import EVALUATOR, PUSHER
+
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
@@ -265,7 +267,7 @@ def summarize_run(
     metrics: dict[str, float] = {}
     blessed = baseline_uri = model_uri = destination = None
     pushed = False
-    evaluator = by_node.get("Evaluator")
+    evaluator = by_node.get(EVALUATOR)
     if evaluator is not None:
         evaluation = _output_artifacts(store, evaluator.id, "evaluation")
         if evaluation:
@@ -277,7 +279,7 @@ def summarize_run(
         baseline_uri = baseline[0].uri if baseline else None
         model = _output_artifacts(store, evaluator.id, "model", input_side=True)
         model_uri = model[0].uri if model else None
-    pusher = by_node.get("Pusher")
+    pusher = by_node.get(PUSHER)
     if pusher is not None and pusher.last_known_state == metadata_store_pb2.Execution.COMPLETE:
         pushed_model = _output_artifacts(store, pusher.id, "pushed_model")
         if pushed_model and _custom(pushed_model[0], "pushed") == 1:

@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
 
 from pipeline import metadata
-from pipeline import pipeline as topology
+from pipeline import nodes as topology
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config, with_env_overrides
 from pipeline.local_runner import run
 from pipeline.summary import RunSummary

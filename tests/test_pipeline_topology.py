@@ -8,12 +8,13 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
 from tfx.dsl.compiler import compiler
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, range_config_pb2, pusher_pb2, trainer_pb2
 from tfx.utils import proto_utils
 
 from components.features import FeatureSpec
 from components.hparams import Hyperparameters
 from components.resolvers import LatestBlessedOtherModelStrategy
+from pipeline import nodes
 from pipeline import pipeline as topology
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
 
@@ -55,16 +56,16 @@ def test_component_ids(pipeline) -> None:
     assert len(ids) == len(IDS)
     assert set(ids) == IDS
     assert {
-        topology.EXAMPLE_GEN,
-        topology.STATISTICS_GEN,
-        topology.SCHEMA_GEN,
-        topology.EXAMPLE_VALIDATOR,
-        topology.SPAN_WINDOW,
-        topology.TRANSFORM,
-        topology.TRAINER,
-        topology.BASELINE,
-        topology.EVALUATOR,
-        topology.PUSHER,
+        nodes.EXAMPLE_GEN,
+        nodes.STATISTICS_GEN,
+        nodes.SCHEMA_GEN,
+        nodes.EXAMPLE_VALIDATOR,
+        nodes.SPAN_WINDOW,
+        nodes.TRANSFORM,
+        nodes.TRAINER,
+        nodes.BASELINE,
+        nodes.EVALUATOR,
+        nodes.PUSHER,
     } == IDS
 
 
@@ -120,6 +121,17 @@ def test_example_gen_reads_the_newest_span(components, config: PipelineConfig) -
     output_config = proto_utils.json_to_proto(props["output_config"], example_gen_pb2.Output())
     splits = {s.name: s.hash_buckets for s in output_config.split_config.splits}
     assert splits == {"train": config.data.train_buckets, "eval": config.data.eval_buckets}
+
+
+def test_example_gen_can_be_pinned_to_one_span(components, config: PipelineConfig) -> None:
+    # Default: no range config, so ExampleGen resolves the newest span itself.
+    assert components["CsvExampleGen"].exec_properties.get("range_config") in (None, "")
+    pinned = {c.id: c for c in topology.create_pipeline(config, span=20758).components}
+    range_config = proto_utils.json_to_proto(
+        pinned["CsvExampleGen"].exec_properties["range_config"], range_config_pb2.RangeConfig()
+    )
+    assert range_config.static_range.start_span_number == 20758
+    assert range_config.static_range.end_span_number == 20758
 
 
 def test_schema_is_imported_from_the_config(components, config: PipelineConfig) -> None:
