@@ -85,10 +85,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(err.summary.format(), file=sys.stderr)
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
+    from pipeline import metadata
+
     print(summary.format())
     print(
         f"\nPipeline root: {config.outputs.pipeline_root}\n"
-        f"ML Metadata:   {config.outputs.metadata_path}\n"
+        f"ML Metadata:   {metadata.describe(metadata.connection_config(config))}\n"
         f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)"
     )
     return 0

@@ -1,4 +1,9 @@
-"""Runs the pipeline in-process with TFX's LocalDagRunner and SQLite ML Metadata."""
+"""Runs the whole pipeline in-process with TFX's ``LocalDagRunner``.
+
+The pipeline is compiled to IR by :mod:`pipeline.launch` (the same compile the
+Airflow tasks use) with a run id chosen here, so the run can be summarised from ML
+Metadata by that id; ``LocalDagRunner.run_with_ir`` then launches every node.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import dataclasses
 import logging
 import traceback
 from pathlib import Path
+from typing import Mapping
 
 import ml_metadata as mlmd
-from tfx import v1 as tfx
-from tfx.orchestration.pipeline import RunOptions
+from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import metadata, spans
+from tfx.v1.orchestration import LocalDagRunner
+
+from pipeline import launch, metadata, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import EXAMPLE_GEN
-from pipeline.pipeline import create_pipeline
-from pipeline.summary import RunSummary, ingested_spans, latest_run_id, summarize_run
+from pipeline.summary import RunSummary, ingested_spans, summarize_run
 
 
 class PipelineRunError(RuntimeError):
@@ -32,11 +38,17 @@ class PipelineRunError(RuntimeError):
         self.log_path = log_path
 
 
-def _short_reason(error: BaseException) -> str:
+def short_reason(error: BaseException) -> str:
     """The last ``SomeError: message`` line of an error, for a one-paragraph report.
 
     Beam re-raises worker errors with the whole remote traceback in the message; the
     root cause is its last exception line.
+
+    Args:
+        error: The exception a component raised.
+
+    Returns:
+        At most 500 characters naming the error type and its message.
     """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     causes = [line for line in lines if "Error:" in line or "Exception:" in line]
@@ -46,73 +58,63 @@ def _short_reason(error: BaseException) -> str:
     return reason[:500]
 
 
-def node_ids(pipeline: tfx.dsl.Pipeline) -> list[str]:
-    """Returns the pipeline's node ids in topological (execution) order.
-
-    Args:
-        pipeline: A pipeline from ``create_pipeline``.
-
-    Returns:
-        Node ids.
-    """
-    return [component.id for component in pipeline.components]
-
-
-def _pipeline(config: PipelineConfig, span: int | None = None) -> tfx.dsl.Pipeline:
-    return create_pipeline(
-        config,
-        metadata_connection_config=metadata.connection_config(config),
-        beam_pipeline_args=config.beam_args,
-        span=span,
-    )
-
-
-def spans_to_backfill(config: PipelineConfig, store: mlmd.MetadataStore) -> list[int]:
-    """Returns the older spans of the rolling window that ExampleGen never ingested.
-
-    Each pipeline run ingests only the newest span, and the window is made of spans
-    ExampleGen has ingested, so on a fresh metadata store (or after a gap) the
-    window would hold a single day.
+def check_inputs(config: PipelineConfig, span: int | None = None) -> None:
+    """Fails before any component runs when the schema file or the data is missing.
 
     Args:
         config: The pipeline config.
-        store: The metadata store.
+        span: The span a run will ingest (default: the newest on disk).
 
-    Returns:
-        Span numbers, oldest first (the newest span is never included).
+    Raises:
+        FileNotFoundError: Naming the missing file or span pattern.
     """
-    window = spans.newest_spans(config, config.data.window_spans)[:-1]
-    have = ingested_spans(store, config.pipeline_name, EXAMPLE_GEN)
-    return [span for span in window if span not in have]
+    if not config.schema_file.is_file():
+        raise FileNotFoundError(
+            f"schema file {config.schema_file} (schema_file in {config.source}) does not "
+            "exist; infer one with `python -m pipeline schema --config "
+            f"{config.source}` and curate it"
+        )
+    if span is None:
+        spans.newest_span(config)
 
 
-def backfill(config: PipelineConfig) -> list[int]:
-    """Ingests the window's missing older spans, one CsvExampleGen-only run each.
+def backfill(
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    up_to: int | None = None,
+) -> list[int]:
+    """Ingests the older spans of the rolling window that ExampleGen never ingested.
 
-    Uses a TFX partial run of the same pipeline with a static span range, so the
-    backfilled Examples belong to the same ExampleGen node and the window resolver
-    finds them.
+    Each run ingests one span, and the window is made of ingested spans, so on a
+    fresh metadata store (or after a gap) the window would hold a single day. Each
+    missing span gets a CsvExampleGen-only run of the same pipeline.
 
     Args:
         config: The pipeline config.
+        connection: The ML Metadata connection.
+        up_to: The span this run ingests (default: the newest on disk); only spans
+            before it are considered.
 
     Returns:
         The spans ingested, oldest first.
     """
-    missing = spans_to_backfill(config, metadata.open_store(config))
+    # The window's last span is the one this run ingests itself.
+    older = spans.newest_spans(config, config.data.window_spans, up_to=up_to)[:-1]
+    store = mlmd.MetadataStore(connection)
+    have = ingested_spans(store, config.pipeline_name, EXAMPLE_GEN)
+    missing = [span for span in older if span not in have]
     for span in missing:
-        tfx.orchestration.LocalDagRunner().run(
-            _pipeline(config, span=span),
-            run_options=RunOptions(from_nodes=[EXAMPLE_GEN], to_nodes=[EXAMPLE_GEN]),
-        )
+        launch.ingest_span(config, connection, span)
     return missing
 
 
-def run(config: PipelineConfig) -> RunSummary:
-    """Fills the rolling window, runs the whole pipeline once, and summarises it.
+def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> RunSummary:
+    """Fills the rolling window, runs every node once, and summarises the run.
 
     Args:
         config: The pipeline config (with any runner overrides applied).
+        environ: The runner's environment, for the metadata connection (default
+            ``os.environ``).
 
     Returns:
         The run's summary, read from ML Metadata.
@@ -121,48 +123,48 @@ def run(config: PipelineConfig) -> RunSummary:
         FileNotFoundError: If there is no span to ingest or no schema file; nothing ran.
         PipelineRunError: If a component fails.
     """
-    if not config.schema_file.is_file():
-        raise FileNotFoundError(
-            f"schema file {config.schema_file} (schema_file in {config.source}) does not "
-            "exist; infer one with `python -m pipeline schema --config "
-            f"{config.source}` and curate it"
-        )
-    spans.newest_span(config)  # fail before any component runs when there is no data
+    check_inputs(config)
+    connection = metadata.connection_config(config, environ)
     for directory in (config.outputs.pipeline_root, config.outputs.serving_dir):
         Path(directory).mkdir(parents=True, exist_ok=True)
-    pipeline = _pipeline(config)
+    run_id = launch.new_run_id()
     backfilled: list[int] = []
+    ir = None
     try:
-        backfilled = backfill(config)
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        backfilled = backfill(config, connection)
+        ir = launch.compile_pipeline(config, connection, run_id)
+        LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
         log_path = Path(config.outputs.pipeline_root) / "last_failure.log"
         log_path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
         logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)
-        summary = _summary_or_none(config, pipeline)
+        summary = _summary_or_none(config, connection, run_id, ir)
         failed = [n.node_id for n in summary.nodes if n.state == "failed"] if summary else []
         where = f"component {failed[0]}" if failed else "the pipeline"
         raise PipelineRunError(
             f"Pipeline {config.pipeline_name!r} stopped: {where} failed with "
-            f"{_short_reason(error)}. Nothing was pushed by this run; the full traceback "
+            f"{short_reason(error)}. Nothing was pushed by this run; the full traceback "
             f"is in {log_path}.",
             summary,
             log_path,
         ) from error
-    summary = _summary_or_none(config, pipeline)
-    if summary is None:
-        raise PipelineRunError(
-            f"Pipeline {config.pipeline_name!r} finished but recorded no run in "
-            f"{config.outputs.metadata_path}",
-            None,
-            Path(config.outputs.pipeline_root),
-        )
+    summary = summarize_run(
+        mlmd.MetadataStore(connection), config.pipeline_name, run_id, launch.node_ids(ir)
+    )
     return dataclasses.replace(summary, backfilled_spans=tuple(backfilled))
 
 
-def _summary_or_none(config: PipelineConfig, pipeline: tfx.dsl.Pipeline) -> RunSummary | None:
-    store = metadata.open_store(config)
-    run_id = latest_run_id(store, config.pipeline_name)
-    if run_id is None:
+def _summary_or_none(
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    run_id: str,
+    ir: object | None,
+) -> RunSummary | None:
+    if ir is None:
         return None
-    return summarize_run(store, config.pipeline_name, run_id, node_ids(pipeline))
+    try:
+        return summarize_run(
+            mlmd.MetadataStore(connection), config.pipeline_name, run_id, launch.node_ids(ir)
+        )
+    except LookupError:  # the run failed before any node was recorded
+        return None

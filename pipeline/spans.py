@@ -6,6 +6,7 @@ Used by the runners to fill the rolling window on a fresh metadata store and by
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 
@@ -57,6 +58,22 @@ def static_range(span: int) -> range_config_pb2.RangeConfig:
     )
 
 
+def span_for_date(config: PipelineConfig, day: datetime.date) -> int | None:
+    """Returns the span a scheduler's logical date selects, if the layout is by date.
+
+    Args:
+        config: The pipeline config.
+        day: The logical date (the day whose data the run processes).
+
+    Returns:
+        The span number for a ``{YYYY}-{MM}-{DD}`` pattern (days since 1970-01-01),
+        or None for a ``{SPAN}`` pattern, whose runs ingest the newest span.
+    """
+    if "{YYYY}" not in config.data.span_pattern:
+        return None
+    return utils.date_to_span_number(day.year, day.month, day.day)
+
+
 def newest_span(config: PipelineConfig) -> tuple[int, str]:
     """Resolves the newest span exactly as CsvExampleGen will.
 
@@ -80,7 +97,9 @@ def newest_span(config: PipelineConfig) -> tuple[int, str]:
     return span, pattern
 
 
-def newest_spans(config: PipelineConfig, count: int, lookback: int = MAX_LOOKBACK) -> list[int]:
+def newest_spans(
+    config: PipelineConfig, count: int, up_to: int | None = None, lookback: int = MAX_LOOKBACK
+) -> list[int]:
     """Returns up to ``count`` newest span numbers present on disk, oldest first.
 
     Spans below the newest are probed one number at a time with a single-span
@@ -90,13 +109,16 @@ def newest_spans(config: PipelineConfig, count: int, lookback: int = MAX_LOOKBAC
     Args:
         config: The pipeline config.
         count: How many spans at most.
+        up_to: Consider only spans up to this one (default: the newest on disk); the
+            spans below it are still looked up on disk, ``up_to`` itself is included
+            whether or not its files exist yet.
         lookback: How many span numbers below the newest to probe at most (gaps
             in daily data are allowed up to this).
 
     Returns:
         Span numbers in increasing order; fewer than ``count`` if fewer exist.
     """
-    newest = newest_span(config)[0]
+    newest = newest_span(config)[0] if up_to is None else up_to
     spans = [newest]
     for candidate in range(newest - 1, max(newest - 1 - lookback, -1), -1):
         if len(spans) == count:

@@ -122,29 +122,6 @@ def _context(store: mlmd.MetadataStore, type_name: str, name: str) -> metadata_s
     return store.get_context_by_type_and_name(type_name, name)
 
 
-def latest_run_id(store: mlmd.MetadataStore, pipeline_name: str) -> str | None:
-    """Returns the id of the pipeline's newest run, or None if it never ran.
-
-    Args:
-        store: The metadata store.
-        pipeline_name: The pipeline.
-
-    Returns:
-        The newest ``pipeline_run`` context name holding executions of this pipeline.
-    """
-    pipeline = _context(store, PIPELINE_CONTEXT, pipeline_name)
-    if pipeline is None:
-        return None
-    executions = store.get_executions_by_context(pipeline.id)
-    if not executions:
-        return None
-    newest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
-    for context in store.get_contexts_by_execution(newest.id):
-        if context.type == RUN_CONTEXT:
-            return context.name
-    return None
-
-
 def ingested_spans(store: mlmd.MetadataStore, pipeline_name: str, example_gen_id: str) -> set[int]:
     """Returns the span numbers an ExampleGen node has ingested.
 

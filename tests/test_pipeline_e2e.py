@@ -247,3 +247,19 @@ def test_new_span_is_trained_and_evaluated_against_the_previous_model(runs: Runs
     assert sorted(a.custom_properties["span"].int_value for a in raw) == [
         _span(START + datetime.timedelta(days=d)) for d in range(3)
     ]
+
+
+def test_metadata_layout_is_pipeline_run_node(runs: Runs) -> None:
+    # The layout the Airflow DAG's tasks write too (tests/test_airflow_e2e.py).
+    store = metadata.open_store(runs.config)
+    names = {t.name for t in store.get_context_types()}
+    assert {"pipeline", "pipeline_run", "node"} <= names
+    assert not {"run", "component_run"} & names
+    run = store.get_context_by_type_and_name("pipeline_run", runs.first.run_id)
+    executed = {
+        c.name.split(".", 1)[1]
+        for e in store.get_executions_by_context(run.id)
+        for c in store.get_contexts_by_execution(e.id)
+        if c.type == "node"
+    }
+    assert executed == COMPONENTS | RESOLVERS

@@ -236,3 +236,13 @@ def test_create_pipeline_is_pure(config: PipelineConfig) -> None:
     assert first == second
     assert text_format.MessageToString(first) == text_format.MessageToString(second)
     assert {node.pipeline_node.node_info.id for node in first.nodes} == IDS
+
+
+def test_static_task_graph_matches_the_compiled_pipeline(config: PipelineConfig) -> None:
+    # The Airflow DAG builds its task graph from pipeline.nodes.UPSTREAM without
+    # importing TFX; this keeps that declaration honest.
+    ir = compiler.Compiler().compile(topology.create_pipeline(config))
+    compiled = {
+        node.pipeline_node.node_info.id: set(node.pipeline_node.upstream_nodes) for node in ir.nodes
+    }
+    assert compiled == {node: set(upstream) for node, upstream in nodes.UPSTREAM.items()}

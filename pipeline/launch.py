@@ -1,0 +1,133 @@
+"""Compiles the pipeline to IR for a run and launches nodes with TFX's IR launcher.
+
+Both runners compile here: the local runner hands the IR to ``LocalDagRunner``, and
+an Airflow task launches its one node with :func:`launch_nodes`, which does for the
+chosen nodes exactly what ``LocalDagRunner.run_with_ir`` does for all of them (the
+same ``tfx.orchestration.portable.launcher.Launcher``). So ML Metadata gets one
+lineage layout (``pipeline`` / ``pipeline_run`` / ``node`` contexts) whichever runner
+made a model. (TFX's own ``AirflowDagRunner`` uses the older launcher and records
+``pipeline`` / ``run`` / ``component_run`` instead.)
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Iterable
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.local import runner_utils
+from tfx.orchestration.portable import launcher, runtime_parameter_utils
+from tfx.proto.orchestration import pipeline_pb2
+
+from pipeline.config import PipelineConfig
+from pipeline.nodes import EXAMPLE_GEN
+from pipeline.pipeline import create_pipeline
+
+
+def new_run_id() -> str:
+    """Returns a run id the way LocalDagRunner makes one (local ISO timestamp).
+
+    Returns:
+        The run id.
+    """
+    return datetime.datetime.now().isoformat()
+
+
+def compile_pipeline(
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    run_id: str,
+    span: int | None = None,
+) -> pipeline_pb2.Pipeline:
+    """Compiles the pipeline to IR for one run.
+
+    Args:
+        config: The pipeline config.
+        connection: The ML Metadata connection.
+        run_id: The ``pipeline_run`` context every node of this run is recorded under.
+        span: Ingest this span instead of the newest (see ``create_pipeline``).
+
+    Returns:
+        The IR with the run id substituted.
+    """
+    ir = compiler.Compiler().compile(
+        create_pipeline(
+            config,
+            metadata_connection_config=connection,
+            beam_pipeline_args=config.beam_args,
+            span=span,
+        )
+    )
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
+    return ir
+
+
+def node_ids(ir: pipeline_pb2.Pipeline) -> list[str]:
+    """Returns the IR's node ids in topological (execution) order.
+
+    Args:
+        ir: A compiled pipeline.
+
+    Returns:
+        Node ids.
+    """
+    return [node.pipeline_node.node_info.id for node in ir.nodes]
+
+
+def launch_nodes(ir: pipeline_pb2.Pipeline, only: Iterable[str] | None = None) -> None:
+    """Launches nodes of a compiled pipeline in order, as LocalDagRunner does.
+
+    Each launch resolves inputs from ML Metadata, checks the cache, runs the
+    executor and publishes outputs, so nodes may run in different processes (one
+    Airflow task each) and still see each other's outputs.
+
+    Args:
+        ir: A pipeline from :func:`compile_pipeline`.
+        only: Node ids to launch (default: all).
+
+    Raises:
+        KeyError: If ``only`` names a node the pipeline does not have.
+        Exception: Whatever a component's executor raised.
+    """
+    wanted = None if only is None else set(only)
+    known = set(node_ids(ir))
+    if wanted is not None and not wanted <= known:
+        raise KeyError(f"no node(s) {sorted(wanted - known)} in pipeline; nodes: {sorted(known)}")
+    deployment = runner_utils.extract_local_deployment_config(ir)
+    kind = deployment.metadata_connection_config.WhichOneof("connection_config")
+    connection = getattr(deployment.metadata_connection_config, kind)
+    for node in ir.nodes:
+        pipeline_node = node.pipeline_node
+        node_id = pipeline_node.node_info.id
+        if wanted is not None and node_id not in wanted:
+            continue
+        launcher.Launcher(
+            pipeline_node=pipeline_node,
+            mlmd_connection=tfx_metadata.Metadata(connection),
+            pipeline_info=ir.pipeline_info,
+            pipeline_runtime_spec=ir.runtime_spec,
+            executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
+            custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
+        ).launch()
+
+
+def ingest_span(
+    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, span: int
+) -> str:
+    """Runs only CsvExampleGen for one span, as its own pipeline run.
+
+    Args:
+        config: The pipeline config.
+        connection: The ML Metadata connection.
+        span: The span to ingest.
+
+    Returns:
+        The run id it was recorded under.
+    """
+    run_id = f"{new_run_id()}-ingest-{span}"
+    launch_nodes(compile_pipeline(config, connection, run_id, span=span), only=[EXAMPLE_GEN])
+    return run_id
