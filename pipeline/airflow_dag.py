@@ -145,6 +145,8 @@ def build_dag(
             task_id=node_id,
             python_callable=run_node,
             op_kwargs={"node_id": node_id, "config_path": path},
+            # The gate's verdict on a span is deterministic: retrying cannot help.
+            **({"retries": 0} if node_id == nodes.DATA_GATE else {}),
             dag=dag,
         )
         for node_id in nodes.UPSTREAM

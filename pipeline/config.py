@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from components.features import FeatureSpec
 from components.hparams import STRATEGIES, Hyperparameters
@@ -71,6 +72,19 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """The data gate's policy.
+
+    Attributes:
+        warn_only: ExampleValidator anomaly types (``AnomalyInfo.Type`` names, e.g.
+            ``FEATURE_TYPE_LOW_FRACTION_PRESENT``) that are reported but do not stop
+            the run; every other anomaly blocks training and pushing.
+    """
+
+    warn_only: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class OutputsConfig:
     """Where a run writes.
 
@@ -99,6 +113,7 @@ class PipelineConfig:
         model: Model and training hyperparameters.
         distribution_strategy: tf.distribute strategy for the Trainer.
         evaluation: TFMA settings and blessing thresholds.
+        validation: The data gate's policy.
         outputs: Pipeline root, metadata and serving locations.
         beam_args: Beam pipeline arguments for the Beam-powered components.
     """
@@ -113,6 +128,7 @@ class PipelineConfig:
     distribution_strategy: str
     evaluation: EvaluationConfig
     outputs: OutputsConfig
+    validation: ValidationConfig = ValidationConfig()
     beam_args: tuple[str, ...] = ()
 
     @property
@@ -130,6 +146,7 @@ _TOP_LEVEL_KEYS = {
     "model",
     "training",
     "evaluation",
+    "validation",
     "outputs",
     "beam_args",
 }
@@ -209,6 +226,17 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
             if key not in known_columns:
                 raise ValueError(f"evaluation.slices uses {key!r}, which is not a configured column")
 
+    validation_raw = _section(raw, "validation", required=False)
+    _check_keys("validation", validation_raw, {"warn_only"})
+    validation = ValidationConfig(warn_only=tuple(validation_raw.get("warn_only") or ()))
+    known_kinds = set(anomalies_pb2.AnomalyInfo.Type.keys())
+    unknown_kinds = sorted(set(validation.warn_only) - known_kinds)
+    if unknown_kinds:
+        raise ValueError(
+            f"validation.warn_only has unknown anomaly types {unknown_kinds}; use names of "
+            "tensorflow_metadata's AnomalyInfo.Type, e.g. FEATURE_TYPE_LOW_FRACTION_PRESENT"
+        )
+
     outputs_raw = _section(raw, "outputs")
     _check_keys("outputs", outputs_raw, {"root", "pipeline_root", "metadata_path", "serving_dir"})
     root = path(outputs_raw.get("root", "outputs"))
@@ -234,6 +262,7 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
         distribution_strategy=strategy,
         evaluation=evaluation,
         outputs=outputs,
+        validation=validation,
         beam_args=tuple(str(a) for a in beam_args),
     )
 

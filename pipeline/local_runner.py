@@ -48,14 +48,14 @@ def short_reason(error: BaseException) -> str:
         error: The exception a component raised.
 
     Returns:
-        At most 500 characters naming the error type and its message.
+        At most 2,000 characters naming the error type and its message.
     """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     causes = [line for line in lines if "Error:" in line or "Exception:" in line]
     reason = causes[-1] if causes else (lines[-1] if lines else "")
     if not reason.startswith(type(error).__name__):
         reason = f"{type(error).__name__}: {reason}" if reason else type(error).__name__
-    return reason[:500]
+    return reason[:2000]
 
 
 def check_inputs(config: PipelineConfig, span: int | None = None) -> None:

@@ -8,6 +8,7 @@ import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from components.data_gate import DataGate
 from components.preprocessing import FEATURES_KEY
 from components.resolvers import CANDIDATE_KEY, LatestBlessedOtherModelStrategy
 from components.trainer import STRATEGY_KEY
@@ -16,6 +17,7 @@ from pipeline import spans
 from pipeline.config import EvaluationConfig, PipelineConfig
 from pipeline.nodes import (
     BASELINE,
+    DATA_GATE,
     EVALUATOR,
     EXAMPLE_GEN,
     EXAMPLE_VALIDATOR,
@@ -121,6 +123,14 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
 
+    # ExampleValidator only records anomalies; the gate fails the run on blocking
+    # ones, and Transform (so everything downstream) waits for it.
+    data_gate = DataGate(
+        anomalies=example_validator.outputs["anomalies"],
+        examples=example_gen.outputs["examples"],
+        warn_only=",".join(config.validation.warn_only),
+    ).with_id(DATA_GATE)
+
     # The newest N spans ExampleGen has ingested (latest version of each), for a
     # rolling training window; the newest span alone is validated and evaluated on.
     span_window = tfx.dsl.Resolver(
@@ -148,6 +158,7 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=component_config,
     ).with_id(TRANSFORM)
+    transform.add_upstream_node(data_gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -195,6 +206,7 @@ def create_pipeline(
             statistics_gen,
             schema_gen,
             example_validator,
+            data_gate,
             span_window,
             transform,
             trainer,

@@ -32,6 +32,7 @@ COMPONENTS = {
     topology.STATISTICS_GEN,
     topology.SCHEMA_GEN,
     topology.EXAMPLE_VALIDATOR,
+    topology.DATA_GATE,
     topology.TRANSFORM,
     topology.TRAINER,
     topology.EVALUATOR,

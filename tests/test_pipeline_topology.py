@@ -23,6 +23,7 @@ IDS = {
     "StatisticsGen",
     "ImportSchemaGen",
     "ExampleValidator",
+    "DataGate",
     "span_window",
     "Transform",
     "Trainer",
@@ -55,18 +56,7 @@ def test_component_ids(pipeline) -> None:
     ids = [component.id for component in pipeline.components]
     assert len(ids) == len(IDS)
     assert set(ids) == IDS
-    assert {
-        nodes.EXAMPLE_GEN,
-        nodes.STATISTICS_GEN,
-        nodes.SCHEMA_GEN,
-        nodes.EXAMPLE_VALIDATOR,
-        nodes.SPAN_WINDOW,
-        nodes.TRANSFORM,
-        nodes.TRAINER,
-        nodes.BASELINE,
-        nodes.EVALUATOR,
-        nodes.PUSHER,
-    } == IDS
+    assert set(nodes.UPSTREAM) == IDS
 
 
 def test_components_are_in_dependency_order(pipeline) -> None:
@@ -95,7 +85,9 @@ def test_upstream_edges(components) -> None:
     assert upstream("StatisticsGen") == {"CsvExampleGen"}
     assert upstream("ExampleValidator") == {"StatisticsGen", "ImportSchemaGen"}
     assert upstream("span_window") == {"CsvExampleGen"}
-    assert upstream("Transform") == {"span_window", "ImportSchemaGen"}
+    assert upstream("DataGate") == {"CsvExampleGen", "ExampleValidator"}
+    # Transform waits for the data gate: blocking anomalies stop training and pushing.
+    assert upstream("Transform") == {"span_window", "ImportSchemaGen", "DataGate"}
     assert upstream("Trainer") == {"Transform", "ImportSchemaGen"}
     assert upstream("latest_blessed_model") == {"Trainer"}
     assert upstream("Evaluator") == {"CsvExampleGen", "Trainer", "latest_blessed_model"}
