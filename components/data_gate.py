@@ -1,27 +1,50 @@
-"""A blocking data gate: ExampleValidator's anomalies stop the run before training.
+"""A blocking data gate: anomalies, drift and skew stop the run before training.
 
 TFX 1.16's ExampleValidator only records anomalies; nothing downstream reads them,
-so a broken day would still train and push a model (tensorflow/tfx-addons#153).
-This component reads the newest span's anomalies and fails, with a short report,
-when any anomaly kind outside the config's ``warn_only`` list is present. Transform
-runs after it, so a failed gate means nothing is trained, evaluated or pushed, and
-the model being served is untouched; the anomalies stay in ML Metadata.
+so a broken day would still train and push a model (tensorflow/tfx-addons#153), and
+it never compares a span with the previous one or with serving data. This component
+reads the newest span's anomalies, has TFDV measure drift (against the previous span
+that passed) and skew (against serving-time data) with the limits of the config, and
+fails with a short report when anything outside the config's ``warn_only`` list is
+found. Transform runs after it, so a failed gate means nothing is trained,
+evaluated or pushed, and the model being served is untouched; the anomalies stay
+in ML Metadata and the report is written either way.
 """
 
 # No `from __future__ import annotations`: TFX reads the component signature at runtime.
 
 import dataclasses
+import json
 import os
 from typing import Iterable, Mapping
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 
+from components import resolvers
+
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
+STATISTICS_FILE = "FeatureStats.pb"  # what StatisticsGen writes per split
 REPORT_FILE = "data_gate_report.txt"
+DISTANCES_FILE = "DriftSkew.pbtxt"  # TFDV's drift/skew Anomalies, measurements included
+# The split compared for drift and skew: the bulk of each span.
+COMPARED_SPLIT = "train"
+
+NO_DATA = anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.NO_DATA_IN_SPAN)
+_MEASURE_KINDS = {
+    "jensen_shannon": anomalies_pb2.AnomalyInfo.Type.Name(
+        anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
+    ),
+    "l_infinity": anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH),
+}
+_MEASURE_NAMES = {
+    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
+    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
+}
 
 
 class DataGateReport(types.Artifact):
@@ -87,6 +110,18 @@ def findings(
                     blocking=not set(kinds) <= tolerated,
                 )
             )
+        if anomalies.data_missing:
+            # TFDV skips every feature check on an empty dataset (and reports no
+            # anomaly at all), so an empty file or a header-only day must be caught here.
+            result.append(
+                Finding(
+                    split,
+                    "(dataset)",
+                    (NO_DATA,),
+                    "the split has no examples (an empty file, or a header and no rows)",
+                    NO_DATA not in tolerated,
+                )
+            )
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
             kinds = tuple(sorted({anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason}))
@@ -105,25 +140,185 @@ def findings(
     return sorted(merged.values(), key=lambda f: (not f.blocking, f.feature))
 
 
-def report(span: int | None, found: list[Finding]) -> str:
-    """Renders the gate's report: a headline, then one line per finding.
+@dataclasses.dataclass(frozen=True)
+class Distance:
+    """One feature's measured distance between two datasets and its limit.
+
+    Attributes:
+        comparison: ``drift`` (previous span) or ``skew`` (serving data).
+        feature: The feature.
+        measure: Human-readable measure name (``Jensen-Shannon divergence``, ...).
+        value: The distance TFDV measured.
+        threshold: The configured limit.
+    """
+
+    comparison: str
+    feature: str
+    measure: str
+    value: float
+    threshold: float
+
+    @property
+    def exceeded(self) -> bool:
+        """Whether the distance is over its limit."""
+        return self.value > self.threshold
+
+    def line(self) -> str:
+        """Renders the distance as one report line."""
+        relation = ">" if self.exceeded else "<="
+        return (
+            f"{self.feature}: {self.comparison} {self.measure} {self.value:.4f} "
+            f"{relation} threshold {self.threshold:.4f}"
+        )
+
+
+def comparator_schema(
+    schema: schema_pb2.Schema,
+    drift: Mapping[str, tuple[str, float]],
+    skew: Mapping[str, tuple[str, float]],
+) -> schema_pb2.Schema:
+    """Copies the schema with drift and skew comparators set from the config.
+
+    The config is the single source of these limits: comparators already in the
+    curated schema are cleared.
+
+    Args:
+        schema: The curated schema.
+        drift: Feature -> (``jensen_shannon`` or ``l_infinity``, limit) for drift.
+        skew: The same for skew.
+
+    Returns:
+        The schema TFDV validates with.
+
+    Raises:
+        ValueError: If a limit names a feature the schema does not have.
+    """
+    result = schema_pb2.Schema()
+    result.CopyFrom(schema)
+    features = {feature.name: feature for feature in result.feature}
+    missing = sorted((set(drift) | set(skew)) - set(features))
+    if missing:
+        raise ValueError(f"drift/skew limits name features not in the schema: {missing}")
+    for feature in result.feature:
+        feature.ClearField("drift_comparator")
+        feature.ClearField("skew_comparator")
+    for limits, field in ((drift, "drift_comparator"), (skew, "skew_comparator")):
+        for name, (kind, threshold) in limits.items():
+            comparator = getattr(features[name], field)
+            if kind == "jensen_shannon":
+                comparator.jensen_shannon_divergence.threshold = threshold
+            else:
+                comparator.infinity_norm.threshold = threshold
+    return result
+
+
+def measure_distances(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    previous: statistics_pb2.DatasetFeatureStatisticsList | None,
+    serving: statistics_pb2.DatasetFeatureStatisticsList | None,
+) -> tuple[anomalies_pb2.Anomalies, list[Distance]]:
+    """Has TFDV measure drift and skew for the features with comparators.
+
+    Args:
+        statistics: The newest span's statistics.
+        schema: A schema from :func:`comparator_schema`.
+        previous: The previous passing span's statistics (drift), if any.
+        serving: Serving-time statistics (skew), if any.
+
+    Returns:
+        TFDV's result (schema anomalies included) and each measured distance.
+    """
+    if previous is None and serving is None:
+        return anomalies_pb2.Anomalies(), []
+    result = tfdv.validate_statistics(
+        statistics, schema, previous_statistics=previous, serving_statistics=serving
+    )
+    distances = []
+    for info in result.drift_skew_info:
+        feature = ".".join(info.path.step)
+        for comparison, measurements in (
+            ("drift", info.drift_measurements),
+            ("skew", info.skew_measurements),
+        ):
+            for measurement in measurements:
+                distances.append(
+                    Distance(
+                        comparison,
+                        feature,
+                        _MEASURE_NAMES.get(measurement.type, "distance"),
+                        measurement.value,
+                        measurement.threshold,
+                    )
+                )
+    return result, sorted(distances, key=lambda d: (d.comparison, d.feature))
+
+
+def distance_findings(
+    distances: Iterable[Distance], kinds: Mapping[str, str], warn_only: Iterable[str]
+) -> list[Finding]:
+    """Turns distances over their limit into findings under the policy.
+
+    Args:
+        distances: Measured distances.
+        kinds: Feature -> ``jensen_shannon`` or ``l_infinity`` (from the config).
+        warn_only: Anomaly type names that only warn
+            (``COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH``, ``COMPARATOR_L_INFTY_HIGH``).
+
+    Returns:
+        One finding per exceeded distance.
+    """
+    tolerated = set(warn_only)
+    result = []
+    for distance in distances:
+        if not distance.exceeded:
+            continue
+        kind = _MEASURE_KINDS[kinds.get(distance.feature, "jensen_shannon")]
+        result.append(
+            Finding(
+                split=COMPARED_SPLIT,
+                feature=distance.feature,
+                kinds=(kind,),
+                description=(
+                    f"{distance.comparison} {distance.measure} {distance.value:.4f} is over "
+                    f"the threshold {distance.threshold:.4f}"
+                ),
+                blocking=kind not in tolerated,
+            )
+        )
+    return result
+
+
+def report(
+    span: int | None,
+    found: list[Finding],
+    distances: Iterable[Distance] = (),
+    compared_with: Mapping[str, str] | None = None,
+) -> str:
+    """Renders the gate's report: a headline, findings, then every distance measured.
 
     Args:
         span: The span validated.
-        found: The findings.
+        found: The findings (anomalies and exceeded distances).
+        distances: Every distance measured, within its limit or not.
+        compared_with: ``drift``/``skew`` -> what the span was compared with.
 
     Returns:
         The report text.
     """
     blocking = [f for f in found if f.blocking]
     head = (
-        f"Data gate: span {span} has {len(blocking)} blocking anomal"
-        f"{'y' if len(blocking) == 1 else 'ies'} against the curated schema; nothing was "
-        "trained or pushed from it and the served model is unchanged."
+        f"Data gate: span {span} has {len(blocking)} blocking problem"
+        f"{'' if len(blocking) == 1 else 's'}; nothing was trained or pushed from it and "
+        "the served model is unchanged."
         if blocking
         else f"Data gate: span {span} passed ({len(found)} warning(s))."
     )
     lines = [head] + [f"  {'BLOCK' if f.blocking else 'warn '} {f.line()}" for f in found]
+    distances = list(distances)
+    for comparison, target in sorted((compared_with or {}).items()):
+        lines.append(f"{comparison.capitalize()} against {target}:")
+        lines += [f"  {d.line()}" for d in distances if d.comparison == comparison]
     return "\n".join(lines)
 
 
@@ -135,7 +330,7 @@ def _span(artifact: types.Artifact) -> int | None:
     return getattr(artifact, "span", None)
 
 
-def _load(anomalies: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
+def _load_anomalies(anomalies: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
     result = {}
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(anomalies.uri, f"Split-{split}", ANOMALIES_FILE)
@@ -145,30 +340,86 @@ def _load(anomalies: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
     return result
 
 
+def _load_statistics(
+    statistics: types.Artifact, split: str | None = COMPARED_SPLIT
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    # Serving statistics have one split, whatever it is called.
+    chosen = split if split in splits else splits[0]
+    return tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{chosen}", STATISTICS_FILE))
+
+
 @component
 def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
     report_artifact: OutputArtifact[DataGateReport],
+    previous_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    serving_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     warn_only: Parameter[str] = "",
+    drift_thresholds: Parameter[str] = "{}",
+    skew_thresholds: Parameter[str] = "{}",
 ) -> None:
-    """Fails the run when the newest span has blocking anomalies.
+    """Fails the run when the newest span has blocking anomalies, drift or skew.
 
     Args:
         anomalies: ExampleValidator's output for the newest span.
         examples: That span's Examples (they carry the span number; the anomalies
             artifact does not).
-        report_artifact: Where the report is written (``data_gate_report.txt``).
+        statistics: That span's statistics.
+        schema: The curated schema.
+        report_artifact: Where the report is written (``data_gate_report.txt``); it
+            records ``span``, ``passed`` and the examples/statistics ids that the
+            training-window and drift resolvers select by.
+        previous_statistics: The previous passing span's statistics (none on the
+            first span): drift is measured against them.
+        serving_statistics: Serving-time statistics, when configured: skew.
         warn_only: Comma-separated anomaly type names that only warn.
+        drift_thresholds: JSON feature -> [measure, limit] for drift.
+        skew_thresholds: JSON feature -> [measure, limit] for skew.
 
     Raises:
-        DataGateError: With the report, if any anomaly blocks.
+        DataGateError: With the report, if anything blocks.
     """
     span = _span(examples)
-    found = findings(_load(anomalies), [k for k in warn_only.split(",") if k])
-    text = report(span, found)
+    tolerated = [k for k in warn_only.split(",") if k]
+    found = findings(_load_anomalies(anomalies), tolerated)
+    drift = {name: tuple(limit) for name, limit in json.loads(drift_thresholds).items()}
+    skew = {name: tuple(limit) for name, limit in json.loads(skew_thresholds).items()}
+    previous = _load_statistics(previous_statistics) if previous_statistics and drift else None
+    serving = _load_statistics(serving_statistics, None) if serving_statistics and skew else None
+    no_data = any(NO_DATA in f.kinds for f in found)
+    compared_with = {}
+    distances: list[Distance] = []
+    if not no_data:  # distances of an empty dataset mean nothing
+        tfdv_schema = comparator_schema(
+            io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt")), drift, skew
+        )
+        measured, distances = measure_distances(
+            _load_statistics(statistics), tfdv_schema, previous, serving
+        )
+        io_utils.write_pbtxt_file(os.path.join(report_artifact.uri, DISTANCES_FILE), measured)
+        kinds = {name: kind for name, (kind, _) in {**drift, **skew}.items()}
+        found += distance_findings(distances, kinds, tolerated)
+        found.sort(key=lambda f: (not f.blocking, f.feature))
+        if drift:
+            compared_with["drift"] = (
+                f"span {_span(previous_statistics)} (the previous span that passed)"
+                if previous is not None
+                else "nothing (no earlier span has passed the gate)"
+            )
+        if serving is not None:
+            compared_with["skew"] = f"serving data {serving_statistics.uri}"
+    text = report(span, found, distances, compared_with)
     io_utils.write_string_file(os.path.join(report_artifact.uri, REPORT_FILE), text)
     blocking = [f for f in found if f.blocking]
-    report_artifact.set_int_custom_property("passed", 0 if blocking else 1)
+    report_artifact.set_int_custom_property(resolvers.PASSED_PROPERTY, 0 if blocking else 1)
+    report_artifact.set_int_custom_property(resolvers.SPAN_PROPERTY, int(span or 0))
+    report_artifact.set_int_custom_property(resolvers.EXAMPLES_ID_PROPERTY, examples.id)
+    report_artifact.set_int_custom_property(resolvers.STATISTICS_ID_PROPERTY, statistics.id)
     if blocking:
-        raise DataGateError(text.replace("\n  ", " | "))
+        # The one-paragraph form: blocking lines only (the file has everything).
+        head = text.splitlines()[0]
+        raise DataGateError(" | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]))

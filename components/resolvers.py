@@ -1,4 +1,4 @@
-"""Input resolution for the Evaluator's baseline model."""
+"""Input resolution: the Evaluator's baseline, the training window and the drift baseline."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 import ml_metadata as mlmd
 from tfx import types
+from tfx.dsl.components.common import resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
@@ -53,3 +54,146 @@ class LatestBlessedOtherModelStrategy(LatestBlessedModelStrategy):
             )
         # Every input key must survive resolution, or TFX fails the resolver node.
         return {**result, CANDIDATE_KEY: candidates}
+
+
+# DataGateReport custom properties the window and drift resolvers read; written by
+# components.data_gate.DataGate when a span passes.
+PASSED_PROPERTY = "passed"
+SPAN_PROPERTY = "span"
+EXAMPLES_ID_PROPERTY = "examples_id"
+STATISTICS_ID_PROPERTY = "statistics_id"
+
+EXAMPLES_KEY = "examples"
+STATISTICS_KEY = "statistics"
+REPORTS_KEY = "reports"
+CURRENT_KEY = "current"
+
+
+def _int_property(artifact: types.Artifact, name: str) -> int | None:
+    if artifact.has_custom_property(name):
+        return artifact.get_int_custom_property(name)
+    return None
+
+
+def passed_reports(reports: List[types.Artifact]) -> List[types.Artifact]:
+    """The DataGate reports that passed, newest first.
+
+    Args:
+        reports: DataGateReport artifacts.
+
+    Returns:
+        Those with ``passed == 1`` and a recorded span, sorted by id descending.
+    """
+    return sorted(
+        (
+            report
+            for report in reports
+            if _int_property(report, PASSED_PROPERTY) == 1
+            and _int_property(report, SPAN_PROPERTY) is not None
+        ),
+        key=lambda report: report.id,
+        reverse=True,
+    )
+
+
+def _examples_span(examples: types.Artifact) -> int:
+    # TFX 1.16 records an Examples artifact's span as a custom property.
+    span = _int_property(examples, SPAN_PROPERTY)
+    return span if span is not None else int(getattr(examples, "span", 0) or 0)
+
+
+class PassedSpanWindowStrategy(resolver.ResolverStrategy):
+    """The newest ``num_spans`` spans whose data passed the DataGate.
+
+    TFX's ``SpanRangeStrategy`` windows over every span ExampleGen ingested, so a
+    day the gate rejected (the run failed there) would still be trained on by the
+    next days' runs. This strategy keeps only Examples artifacts a passing
+    DataGateReport names (``examples_id``), so a rejected day, or a rejected
+    re-ingested version of a day, never enters a training window.
+
+    Inputs: ``examples`` (all of ExampleGen's Examples) and ``reports`` (all
+    DataGateReports). Output ``examples``: at most ``num_spans`` artifacts, one per
+    span (its latest passed version), oldest span first.
+    """
+
+    def __init__(self, num_spans: int) -> None:
+        """Initialises the strategy.
+
+        Args:
+            num_spans: How many spans the window holds.
+        """
+        if num_spans < 1:
+            raise ValueError(f"num_spans must be >= 1, got {num_spans}")
+        self._num_spans = num_spans
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
+    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        """Resolves the window.
+
+        Args:
+            store: The MLMD store (unused; all artifacts arrive in ``input_dict``).
+            input_dict: ``examples`` and ``reports``.
+
+        Returns:
+            ``examples`` (the window) and ``reports`` (the passing reports used).
+        """
+        passed = passed_reports(list(input_dict.get(REPORTS_KEY, [])))
+        passed_ids = {_int_property(report, EXAMPLES_ID_PROPERTY) for report in passed}
+        newest_by_span: dict[int, types.Artifact] = {}
+        for examples in input_dict.get(EXAMPLES_KEY, []):
+            if examples.id not in passed_ids:
+                continue
+            span = _examples_span(examples)
+            # A re-ingested span (new data for the same day) has a newer artifact.
+            if span not in newest_by_span or examples.id > newest_by_span[span].id:
+                newest_by_span[span] = examples
+        window = [newest_by_span[span] for span in sorted(newest_by_span)[-self._num_spans :]]
+        window_ids = {examples.id for examples in window}
+        used = [r for r in passed if _int_property(r, EXAMPLES_ID_PROPERTY) in window_ids]
+        return {EXAMPLES_KEY: window, REPORTS_KEY: used}
+
+
+class PreviousPassedStatisticsStrategy(resolver.ResolverStrategy):
+    """Statistics of the newest span older than the current one that passed the gate.
+
+    The drift check compares a new span with the last good day, not with a day
+    the gate rejected (comparing with a broken day would hide drift or invent it).
+
+    Inputs: ``current`` (this run's Examples), ``statistics`` (all of
+    StatisticsGen's outputs) and ``reports`` (all DataGateReports). Output
+    ``statistics``: one artifact, or none when no older span has passed.
+    """
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
+    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        """Resolves the previous good span's statistics.
+
+        Args:
+            store: The MLMD store (unused; all artifacts arrive in ``input_dict``).
+            input_dict: ``current``, ``statistics`` and ``reports``.
+
+        Returns:
+            ``statistics`` (zero or one), with ``current`` and ``reports`` passed
+            through (every input key must survive resolution).
+        """
+        current = list(input_dict.get(CURRENT_KEY, []))
+        statistics = {artifact.id: artifact for artifact in input_dict.get(STATISTICS_KEY, [])}
+        previous: List[types.Artifact] = []
+        if current:
+            span = _examples_span(current[0])
+            older = [
+                report
+                for report in passed_reports(list(input_dict.get(REPORTS_KEY, [])))
+                if _int_property(report, SPAN_PROPERTY) < span
+                and _int_property(report, STATISTICS_ID_PROPERTY) in statistics
+            ]
+            if older:
+                newest = max(older, key=lambda r: (_int_property(r, SPAN_PROPERTY), r.id))
+                previous = [statistics[_int_property(newest, STATISTICS_ID_PROPERTY)]]
+        return {
+            STATISTICS_KEY: previous,
+            CURRENT_KEY: current,
+            REPORTS_KEY: list(input_dict.get(REPORTS_KEY, [])),
+        }

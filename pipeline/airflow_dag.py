@@ -2,7 +2,7 @@
 
 Airflow parses DAG files every few seconds with a 30 s budget, and ``import tfx``
 alone takes ~10 s, so nothing here imports TensorFlow or TFX at module level: the
-task graph comes from :data:`pipeline.nodes.UPSTREAM` (checked against the compiled
+task graph comes from :func:`pipeline.nodes.upstream` (checked against the compiled
 pipeline by the tests) and each task imports TFX when it runs.
 
 A task compiles the pipeline to IR with the Airflow run id as TFX's pipeline run id
@@ -71,8 +71,8 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     """Airflow task body: launch one TFX node for this DAG run's day.
 
     The logical date selects the span CsvExampleGen ingests (date layouts). Before
-    ingesting it, CsvExampleGen's task ingests any older spans of the training window
-    never ingested, as the local runner does.
+    ingesting it, CsvExampleGen's task validates any older spans of the training
+    window never validated, as the local runner does.
 
     Args:
         node_id: The TFX node this task runs.
@@ -140,6 +140,7 @@ def build_dag(
         tags=["tfx", config.pipeline_name],
         doc_md=__doc__,
     )
+    graph = nodes.upstream(serving=config.validation.serving_data is not None)
     tasks = {
         node_id: PythonOperator(
             task_id=node_id,
@@ -149,9 +150,9 @@ def build_dag(
             **({"retries": 0} if node_id == nodes.DATA_GATE else {}),
             dag=dag,
         )
-        for node_id in nodes.UPSTREAM
+        for node_id in graph
     }
-    for node_id, upstream in nodes.UPSTREAM.items():
+    for node_id, upstream in graph.items():
         for parent in upstream:
             tasks[parent] >> tasks[node_id]
     return dag

@@ -72,7 +72,7 @@ def _route_logs(config: PipelineConfig | None, verbose: bool) -> Path | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     log_path = _route_logs(config, args.verbose)
-    from pipeline.local_runner import PipelineRunError, run
+    from pipeline.local_runner import REPORT_FILE, PipelineRunError, run, run_dir
 
     print(f"Running pipeline {config.pipeline_name!r} from {config.source}", flush=True)
     print(f"  data: {config.data.input_base}/{config.data.span_pattern}", flush=True)
@@ -91,7 +91,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"\nPipeline root: {config.outputs.pipeline_root}\n"
         f"ML Metadata:   {metadata.describe(metadata.connection_config(config))}\n"
-        f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)"
+        f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)\n"
+        f"Report:        {run_dir(config, summary.run_id) / REPORT_FILE}"
     )
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -72,16 +72,64 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistanceThresholds:
+    """Limits on how far one feature distribution may move from another.
+
+    TFDV measures numeric features with the Jensen-Shannon divergence (its
+    L-infinity distance is 0 for numeric features, tensorflow/data-validation#147)
+    and categorical features with the L-infinity distance of value frequencies.
+
+    Attributes:
+        jensen_shannon: Limit for numeric (and bucketized) features; None: not compared.
+        l_infinity: Limit for categorical features; None: not compared.
+        features: Per-feature limits overriding the two above (None: not compared).
+    """
+
+    jensen_shannon: float | None = None
+    l_infinity: float | None = None
+    features: Mapping[str, float | None] = dataclasses.field(default_factory=dict)
+
+    def for_features(self, spec: FeatureSpec) -> dict[str, tuple[str, float]]:
+        """Resolves each compared feature's measure and limit.
+
+        Args:
+            spec: Which columns are numeric, bucketized and categorical.
+
+        Returns:
+            Feature name -> (``"jensen_shannon"`` or ``"l_infinity"``, limit).
+        """
+        bucketized = [name for name, _ in spec.bucketized]
+        kinds = {name: "jensen_shannon" for name in (*spec.numeric, *bucketized)}
+        kinds.update({name: "l_infinity" for name in spec.categorical})
+        defaults = {"jensen_shannon": self.jensen_shannon, "l_infinity": self.l_infinity}
+        result = {}
+        for name, kind in kinds.items():
+            limit = self.features.get(name, defaults[kind])
+            if limit is not None:
+                result[name] = (kind, float(limit))
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
 class ValidationConfig:
     """The data gate's policy.
 
     Attributes:
-        warn_only: ExampleValidator anomaly types (``AnomalyInfo.Type`` names, e.g.
-            ``FEATURE_TYPE_LOW_FRACTION_PRESENT``) that are reported but do not stop
-            the run; every other anomaly blocks training and pushing.
+        warn_only: Anomaly types (``AnomalyInfo.Type`` names, e.g.
+            ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` or
+            ``COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH``) that are reported but do
+            not stop the run; every other anomaly, and every distance over its
+            limit, blocks training and pushing.
+        drift: Limits between the newest span and the previous span that passed.
+        skew: Limits between the newest span and serving-time data.
+        serving_data: Directory of serving-time CSV logs in the same span layout as
+            the training data (no label needed); None: no skew check.
     """
 
     warn_only: tuple[str, ...] = ()
+    drift: DistanceThresholds = DistanceThresholds()
+    skew: DistanceThresholds = DistanceThresholds()
+    serving_data: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,16 +274,7 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
             if key not in known_columns:
                 raise ValueError(f"evaluation.slices uses {key!r}, which is not a configured column")
 
-    validation_raw = _section(raw, "validation", required=False)
-    _check_keys("validation", validation_raw, {"warn_only"})
-    validation = ValidationConfig(warn_only=tuple(validation_raw.get("warn_only") or ()))
-    known_kinds = set(anomalies_pb2.AnomalyInfo.Type.keys())
-    unknown_kinds = sorted(set(validation.warn_only) - known_kinds)
-    if unknown_kinds:
-        raise ValueError(
-            f"validation.warn_only has unknown anomaly types {unknown_kinds}; use names of "
-            "tensorflow_metadata's AnomalyInfo.Type, e.g. FEATURE_TYPE_LOW_FRACTION_PRESENT"
-        )
+    validation = _validation(_section(raw, "validation", required=False), features, path)
 
     outputs_raw = _section(raw, "outputs")
     _check_keys("outputs", outputs_raw, {"root", "pipeline_root", "metadata_path", "serving_dir"})
@@ -264,6 +303,57 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
         outputs=outputs,
         validation=validation,
         beam_args=tuple(str(a) for a in beam_args),
+    )
+
+
+def _distances(
+    section: str, raw: Mapping[str, Any], features: FeatureSpec, extra: set[str] = frozenset()
+) -> DistanceThresholds:
+    _check_keys(section, raw, {"jensen_shannon", "l_infinity", "features"} | set(extra))
+
+    def limit(key: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"{section}.{key} must be a number in (0, 1] or null, got {value!r}")
+        return float(value)
+
+    per_feature = raw.get("features") or {}
+    if not isinstance(per_feature, Mapping):
+        raise ValueError(f"{section}.features must be a mapping of feature name to limit")
+    compared = {*features.numeric, *(n for n, _ in features.bucketized), *features.categorical}
+    unknown = sorted(set(per_feature) - compared)
+    if unknown:
+        raise ValueError(
+            f"{section}.features names {unknown}, which are not numeric, bucketized or "
+            "categorical features of this config"
+        )
+    return DistanceThresholds(
+        jensen_shannon=limit("jensen_shannon", raw.get("jensen_shannon")),
+        l_infinity=limit("l_infinity", raw.get("l_infinity")),
+        features={name: limit(f"features.{name}", value) for name, value in per_feature.items()},
+    )
+
+
+def _validation(
+    raw: Mapping[str, Any], features: FeatureSpec, path: Callable[[Any], Path]
+) -> ValidationConfig:
+    _check_keys("validation", raw, {"warn_only", "drift", "skew"})
+    warn_only = tuple(raw.get("warn_only") or ())
+    unknown_kinds = sorted(set(warn_only) - set(anomalies_pb2.AnomalyInfo.Type.keys()))
+    if unknown_kinds:
+        raise ValueError(
+            f"validation.warn_only has unknown anomaly types {unknown_kinds}; use names of "
+            "tensorflow_metadata's AnomalyInfo.Type, e.g. FEATURE_TYPE_LOW_FRACTION_PRESENT"
+        )
+    drift_raw = _section(raw, "drift", required=False)
+    skew_raw = _section(raw, "skew", required=False)
+    serving = skew_raw.get("serving_data")
+    return ValidationConfig(
+        warn_only=warn_only,
+        drift=_distances("validation.drift", drift_raw, features),
+        skew=_distances("validation.skew", skew_raw, features, {"serving_data"}),
+        serving_data=None if serving is None else path(serving),
     )
 
 

@@ -22,7 +22,7 @@ from tfx.orchestration.portable import launcher, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
 from pipeline.config import PipelineConfig
-from pipeline.nodes import EXAMPLE_GEN
+from pipeline.nodes import VALIDATION_NODES
 from pipeline.pipeline import create_pipeline
 
 
@@ -115,10 +115,14 @@ def launch_nodes(ir: pipeline_pb2.Pipeline, only: Iterable[str] | None = None) -
         ).launch()
 
 
-def ingest_span(
+def validate_span(
     config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, span: int
 ) -> str:
-    """Runs only CsvExampleGen for one span, as its own pipeline run.
+    """Ingests and validates one span (no training), as its own pipeline run.
+
+    Runs :data:`pipeline.nodes.VALIDATION_NODES`: ExampleGen, StatisticsGen, the
+    schema check and the DataGate (anomalies and drift against the previous passed
+    span), so the span enters later training windows only if it passes.
 
     Args:
         config: The pipeline config.
@@ -127,7 +131,10 @@ def ingest_span(
 
     Returns:
         The run id it was recorded under.
+
+    Raises:
+        Exception: Whatever a node raised (``DataGateError`` when the span is rejected).
     """
-    run_id = f"{new_run_id()}-ingest-{span}"
-    launch_nodes(compile_pipeline(config, connection, run_id, span=span), only=[EXAMPLE_GEN])
+    run_id = f"{new_run_id()}-validate-{span}"
+    launch_nodes(compile_pipeline(config, connection, run_id, span=span), only=VALIDATION_NODES)
     return run_id

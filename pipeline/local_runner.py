@@ -16,12 +16,16 @@ from typing import Mapping
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from tfx.proto.orchestration import pipeline_pb2
 from tfx.v1.orchestration import LocalDagRunner
 
-from pipeline import launch, metadata, spans
+from components.data_gate import REPORT_FILE as GATE_REPORT_FILE
+from pipeline import csv_check, launch, metadata, spans
 from pipeline.config import PipelineConfig
-from pipeline.nodes import EXAMPLE_GEN
-from pipeline.summary import RunSummary, ingested_spans, summarize_run
+from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
+from pipeline.summary import RunSummary, summarize_run, validated_spans
+
+REPORT_FILE = "report.txt"
 
 
 class PipelineRunError(RuntimeError):
@@ -30,12 +34,16 @@ class PipelineRunError(RuntimeError):
     Attributes:
         summary: What the run did up to the failure, from ML Metadata (if recorded).
         log_path: File holding the full traceback.
+        report_path: The run's readable report (summary, this message, gate report).
     """
 
-    def __init__(self, message: str, summary: RunSummary | None, log_path: Path) -> None:
+    def __init__(
+        self, message: str, summary: RunSummary | None, log_path: Path, report_path: Path
+    ) -> None:
         super().__init__(message)
         self.summary = summary
         self.log_path = log_path
+        self.report_path = report_path
 
 
 def short_reason(error: BaseException) -> str:
@@ -82,12 +90,15 @@ def backfill(
     config: PipelineConfig,
     connection: metadata_store_pb2.ConnectionConfig,
     up_to: int | None = None,
-) -> list[int]:
-    """Ingests the older spans of the rolling window that ExampleGen never ingested.
+) -> tuple[list[int], dict[int, str]]:
+    """Validates the older spans of the rolling window that were never validated.
 
-    Each run ingests one span, and the window is made of ingested spans, so on a
-    fresh metadata store (or after a gap) the window would hold a single day. Each
-    missing span gets a CsvExampleGen-only run of the same pipeline.
+    Each run ingests one span, and the window is made of spans that passed the
+    data gate, so on a fresh metadata store (or after a gap) the window would hold
+    a single day. Each missing span gets its own validation-only run of the same
+    pipeline (ingest, statistics, schema check, drift check; no training), oldest
+    first, so each is compared with the one before. A span the gate rejects stays
+    out of every window; that is reported, and the run goes on.
 
     Args:
         config: The pipeline config.
@@ -96,20 +107,28 @@ def backfill(
             before it are considered.
 
     Returns:
-        The spans ingested, oldest first.
+        The spans validated (oldest first), and those rejected with the reason.
     """
     # The window's last span is the one this run ingests itself.
     older = spans.newest_spans(config, config.data.window_spans, up_to=up_to)[:-1]
     store = mlmd.MetadataStore(connection)
-    have = ingested_spans(store, config.pipeline_name, EXAMPLE_GEN)
+    have = validated_spans(store, config.pipeline_name)
     missing = [span for span in older if span not in have]
+    rejected: dict[int, str] = {}
     for span in missing:
-        launch.ingest_span(config, connection, span)
-    return missing
+        try:
+            launch.validate_span(config, connection, span)
+        except Exception as error:  # noqa: BLE001 - reported in the summary; the run goes on
+            logging.warning("Span %s was rejected and stays out of the window", span, exc_info=error)
+            rejected[span] = short_reason(error)
+    return missing, rejected
 
 
 def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> RunSummary:
     """Fills the rolling window, runs every node once, and summarises the run.
+
+    The summary (or the failure paragraph with the data gate's full report) is
+    also written to ``<pipeline_root>/runs/<run id>/report.txt``.
 
     Args:
         config: The pipeline config (with any runner overrides applied).
@@ -128,10 +147,12 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     for directory in (config.outputs.pipeline_root, config.outputs.serving_dir):
         Path(directory).mkdir(parents=True, exist_ok=True)
     run_id = launch.new_run_id()
+    report_path = run_dir(config, run_id) / REPORT_FILE
     backfilled: list[int] = []
+    rejected: dict[int, str] = {}
     ir = None
     try:
-        backfilled = backfill(config, connection)
+        backfilled, rejected = backfill(config, connection)
         ir = launch.compile_pipeline(config, connection, run_id)
         LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
@@ -139,26 +160,77 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         log_path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
         logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)
         summary = _summary_or_none(config, connection, run_id, ir)
-        failed = [n.node_id for n in summary.nodes if n.state == "failed"] if summary else []
-        where = f"component {failed[0]}" if failed else "the pipeline"
-        raise PipelineRunError(
-            f"Pipeline {config.pipeline_name!r} stopped: {where} failed with "
-            f"{short_reason(error)}. Nothing was pushed by this run; the full traceback "
-            f"is in {log_path}.",
-            summary,
-            log_path,
-        ) from error
+        if summary is not None:
+            summary = dataclasses.replace(
+                summary, backfilled_spans=tuple(backfilled), rejected_spans=rejected
+            )
+        failed = [n for n in summary.nodes if n.state == "failed"] if summary else []
+        where = f"component {failed[0].node_id}" if failed else "the pipeline"
+        reason = short_reason(error)
+        details = ""
+        if failed and failed[0].node_id == EXAMPLE_GEN:
+            # Beam's CSV errors name neither the file nor the line; find them.
+            problem = csv_check.diagnose([spans.newest_span(config)[1]])
+            reason = f"the span's CSV cannot be read, {problem}" if problem else reason
+        elif failed and failed[0].node_id == DATA_GATE:
+            details = _gate_report(config, failed[0].execution_id)
+        message = (
+            f"Pipeline {config.pipeline_name!r} stopped: {where} failed: {reason}. "
+            f"Nothing was pushed by this run and the served model is unchanged; the "
+            f"report is in {report_path} and the full traceback in {log_path}."
+        )
+        _write_report(report_path, summary, message, details)
+        raise PipelineRunError(message, summary, log_path, report_path) from error
     summary = summarize_run(
         mlmd.MetadataStore(connection), config.pipeline_name, run_id, launch.node_ids(ir)
     )
-    return dataclasses.replace(summary, backfilled_spans=tuple(backfilled))
+    summary = dataclasses.replace(
+        summary, backfilled_spans=tuple(backfilled), rejected_spans=rejected
+    )
+    _write_report(report_path, summary)
+    return summary
+
+
+def run_dir(config: PipelineConfig, run_id: str) -> Path:
+    """The directory of one run's readable outputs (its report).
+
+    Args:
+        config: The pipeline config.
+        run_id: The run id (an ISO timestamp).
+
+    Returns:
+        ``<pipeline_root>/runs/<run id with ':' made '-'>``.
+    """
+    return Path(config.outputs.pipeline_root) / "runs" / run_id.replace(":", "-")
+
+
+def _gate_report(config: PipelineConfig, execution_id: int) -> str:
+    # A failed execution's outputs are not published to MLMD, but TFX wrote them to
+    # <pipeline_root>/<node>/<output key>/<execution id> all the same.
+    path = (
+        Path(config.outputs.pipeline_root) / DATA_GATE / "report_artifact" / str(execution_id)
+        / GATE_REPORT_FILE
+    )
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _write_report(
+    path: Path, summary: RunSummary | None, error: str = "", details: str = ""
+) -> None:
+    parts = [summary.format()] if summary is not None else []
+    if error:
+        parts.append(f"error: {error}")
+    if details:
+        parts.append(details)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
 
 
 def _summary_or_none(
     config: PipelineConfig,
     connection: metadata_store_pb2.ConnectionConfig,
     run_id: str,
-    ir: object | None,
+    ir: pipeline_pb2.Pipeline | None,
 ) -> RunSummary | None:
     if ir is None:
         return None

@@ -4,10 +4,15 @@ Kept apart from :mod:`pipeline.pipeline` (which imports TFX and TFMA) so the run
 summary, the tests and an Airflow DAG file can name nodes without those imports.
 """
 
+from __future__ import annotations
+
 EXAMPLE_GEN = "CsvExampleGen"
 STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "ImportSchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
+PREVIOUS_STATISTICS = "previous_passed_statistics"
+SERVING_EXAMPLE_GEN = "ServingExampleGen"
+SERVING_STATISTICS_GEN = "ServingStatisticsGen"
 DATA_GATE = "DataGate"
 SPAN_WINDOW = "span_window"
 TRANSFORM = "Transform"
@@ -17,20 +22,57 @@ EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 
 # Resolver nodes only look artifacts up in ML Metadata; they run no executor.
-RESOLVERS = (SPAN_WINDOW, BASELINE)
+RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, BASELINE)
 
-# Each node's upstream nodes: the task graph an Airflow DAG builds without importing
-# TFX. tests/test_pipeline_topology.py checks it against the compiled pipeline.
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    EXAMPLE_GEN: (),
-    SCHEMA_GEN: (),
-    STATISTICS_GEN: (EXAMPLE_GEN,),
-    EXAMPLE_VALIDATOR: (STATISTICS_GEN, SCHEMA_GEN),
-    DATA_GATE: (EXAMPLE_GEN, EXAMPLE_VALIDATOR),
-    SPAN_WINDOW: (EXAMPLE_GEN,),
-    TRANSFORM: (SCHEMA_GEN, SPAN_WINDOW, DATA_GATE),
-    TRAINER: (SCHEMA_GEN, TRANSFORM),
-    BASELINE: (TRAINER,),
-    EVALUATOR: (EXAMPLE_GEN, TRAINER, BASELINE),
-    PUSHER: (TRAINER, EVALUATOR),
-}
+# What a span goes through before it may be trained on: ingest, statistics, schema
+# check, drift check. Backfilled spans run exactly these.
+VALIDATION_NODES = (
+    EXAMPLE_GEN,
+    STATISTICS_GEN,
+    SCHEMA_GEN,
+    EXAMPLE_VALIDATOR,
+    PREVIOUS_STATISTICS,
+    DATA_GATE,
+)
+SERVING_NODES = (SERVING_EXAMPLE_GEN, SERVING_STATISTICS_GEN)
+
+
+def upstream(serving: bool = False) -> dict[str, tuple[str, ...]]:
+    """Each node's upstream nodes: the task graph an Airflow DAG builds without TFX.
+
+    tests/test_pipeline_topology.py checks it against the compiled pipeline.
+
+    Args:
+        serving: Whether the config has serving data (adds the skew nodes).
+
+    Returns:
+        Node id -> upstream node ids, in execution order.
+    """
+    gate_inputs = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, PREVIOUS_STATISTICS)
+    graph: dict[str, tuple[str, ...]] = {
+        EXAMPLE_GEN: (),
+        SCHEMA_GEN: (),
+        STATISTICS_GEN: (EXAMPLE_GEN,),
+        EXAMPLE_VALIDATOR: (STATISTICS_GEN, SCHEMA_GEN),
+        PREVIOUS_STATISTICS: (EXAMPLE_GEN,),
+    }
+    if serving:
+        graph[SERVING_EXAMPLE_GEN] = ()
+        graph[SERVING_STATISTICS_GEN] = (SERVING_EXAMPLE_GEN,)
+        gate_inputs += (SERVING_STATISTICS_GEN,)
+    graph.update(
+        {
+            DATA_GATE: gate_inputs,
+            SPAN_WINDOW: (EXAMPLE_GEN, DATA_GATE),
+            TRANSFORM: (SCHEMA_GEN, SPAN_WINDOW, DATA_GATE),
+            TRAINER: (SCHEMA_GEN, TRANSFORM),
+            BASELINE: (TRAINER,),
+            EVALUATOR: (EXAMPLE_GEN, TRAINER, BASELINE),
+            PUSHER: (TRAINER, EVALUATOR),
+        }
+    )
+    return graph
+
+
+# The default topology (no serving data).
+UPSTREAM: dict[str, tuple[str, ...]] = upstream()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components.data_gate import DataGate
+from components import resolvers
+from components.data_gate import DataGate, DataGateReport
 from components.preprocessing import FEATURES_KEY
-from components.resolvers import CANDIDATE_KEY, LatestBlessedOtherModelStrategy
+from components.resolvers import (
+    CANDIDATE_KEY,
+    LatestBlessedOtherModelStrategy,
+    PassedSpanWindowStrategy,
+    PreviousPassedStatisticsStrategy,
+)
 from components.trainer import STRATEGY_KEY
 from components.version import code_version
 from pipeline import spans
@@ -21,8 +28,11 @@ from pipeline.nodes import (
     EVALUATOR,
     EXAMPLE_GEN,
     EXAMPLE_VALIDATOR,
+    PREVIOUS_STATISTICS,
     PUSHER,
     SCHEMA_GEN,
+    SERVING_EXAMPLE_GEN,
+    SERVING_STATISTICS_GEN,
     SPAN_WINDOW,
     STATISTICS_GEN,
     TRAINER,
@@ -31,7 +41,6 @@ from pipeline.nodes import (
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
-
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -123,28 +132,74 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
 
-    # ExampleValidator only records anomalies; the gate fails the run on blocking
-    # ones, and Transform (so everything downstream) waits for it.
+    # Drift is measured against the newest older span that passed the gate (not
+    # against a rejected day); none on the first span.
+    previous_statistics = tfx.dsl.Resolver(
+        strategy_class=PreviousPassedStatisticsStrategy,
+        **{
+            resolvers.CURRENT_KEY: example_gen.outputs["examples"],
+            resolvers.STATISTICS_KEY: tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.ExampleStatistics,
+                producer_component_id=STATISTICS_GEN,
+            ),
+            resolvers.REPORTS_KEY: tfx.dsl.Channel(
+                type=DataGateReport, producer_component_id=DATA_GATE
+            ),
+        },
+    ).with_id(PREVIOUS_STATISTICS)
+
+    serving_nodes = []
+    serving_statistics = None
+    if config.validation.serving_data is not None:
+        # Serving-time logs (same span layout, no label needed) for the skew check.
+        serving_example_gen = tfx.components.CsvExampleGen(
+            input_base=str(config.validation.serving_data),
+            input_config=tfx.proto.Input(
+                splits=[tfx.proto.Input.Split(name="serving", pattern=data.span_pattern)]
+            ),
+        ).with_id(SERVING_EXAMPLE_GEN)
+        serving_statistics_gen = tfx.components.StatisticsGen(
+            examples=serving_example_gen.outputs["examples"]
+        ).with_id(SERVING_STATISTICS_GEN)
+        serving_nodes = [serving_example_gen, serving_statistics_gen]
+        serving_statistics = serving_statistics_gen.outputs["statistics"]
+
+    # ExampleValidator only records anomalies and measures no drift; the gate fails
+    # the run on blocking anomalies, drift or skew, and Transform (so everything
+    # downstream) waits for it.
+    validation = config.validation
     data_gate = DataGate(
         anomalies=example_validator.outputs["anomalies"],
         examples=example_gen.outputs["examples"],
-        warn_only=",".join(config.validation.warn_only),
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        previous_statistics=previous_statistics.outputs[resolvers.STATISTICS_KEY],
+        serving_statistics=serving_statistics,
+        warn_only=",".join(validation.warn_only),
+        drift_thresholds=json.dumps(validation.drift.for_features(config.features), sort_keys=True),
+        skew_thresholds=json.dumps(
+            validation.skew.for_features(config.features) if serving_statistics else {},
+            sort_keys=True,
+        ),
     ).with_id(DATA_GATE)
 
-    # The newest N spans ExampleGen has ingested (latest version of each), for a
-    # rolling training window; the newest span alone is validated and evaluated on.
+    # The newest N spans that passed the gate (latest passing version of each), for
+    # a rolling training window: a rejected day is never trained on, not even by
+    # later days' runs. The newest span alone is validated and evaluated on.
     span_window = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
-        config={
-            "range_config": tfx.proto.RangeConfig(
-                rolling_range=tfx.proto.RollingRange(num_spans=data.window_spans)
-            )
+        strategy_class=PassedSpanWindowStrategy,
+        config={"num_spans": data.window_spans},
+        **{
+            resolvers.EXAMPLES_KEY: tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id
+            ),
+            resolvers.REPORTS_KEY: tfx.dsl.Channel(
+                type=DataGateReport, producer_component_id=DATA_GATE
+            ),
         },
-        examples=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id
-        ),
     ).with_id(SPAN_WINDOW)
     span_window.add_upstream_node(example_gen)
+    span_window.add_upstream_node(data_gate)
 
     # Exec properties are TFX's cache key; code referenced by dotted path is not
     # fingerprinted by TFX, so the code version goes in explicitly.
@@ -153,11 +208,12 @@ def create_pipeline(
         "code_version": code_version(),
     }
     transform = tfx.components.Transform(
-        examples=span_window.outputs["examples"],
+        examples=span_window.outputs[resolvers.EXAMPLES_KEY],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=component_config,
     ).with_id(TRANSFORM)
+    # (Already after the gate through the window; explicit, as it is the point.)
     transform.add_upstream_node(data_gate)
 
     trainer = tfx.components.Trainer(
@@ -206,6 +262,8 @@ def create_pipeline(
             statistics_gen,
             schema_gen,
             example_validator,
+            previous_statistics,
+            *serving_nodes,
             data_gate,
             span_window,
             transform,

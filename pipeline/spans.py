@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import glob
 import os
+import re
+from pathlib import Path
 
 from tfx.components.example_gen import utils
 from tfx.proto import example_gen_pb2, range_config_pb2
@@ -94,7 +96,56 @@ def newest_span(config: PipelineConfig) -> tuple[int, str]:
         ) from None
     if not glob.glob(pattern):
         raise FileNotFoundError(f"span {span} has no files matching {pattern}")
+    newer_empty = [path for number, path in empty_span_dirs(config) if number > span]
+    if newer_empty:
+        raise FileNotFoundError(
+            f"span directory {newer_empty[-1]} has no file matching "
+            f"{os.path.basename(config.data.span_pattern)!r}: the newest day's data is "
+            f"missing (an upload that never arrived?). Nothing ran; the newest complete "
+            f"span is {span}. Add the files, or remove the empty directory to retrain "
+            "on the older spans."
+        )
     return span, pattern
+
+
+_SPEC_REGEX = {"{SPAN}": r"(?P<span>\d+)", "{VERSION}": r"\d+", "{YYYY}": r"(?P<y>\d{4})",
+               "{MM}": r"(?P<m>\d{2})", "{DD}": r"(?P<d>\d{2})"}
+
+
+def empty_span_dirs(config: PipelineConfig) -> list[tuple[int, Path]]:
+    """Finds span directories that exist but hold no file matching the pattern.
+
+    CsvExampleGen ignores such a directory and silently re-ingests the previous
+    span, so a day whose upload never arrived would look like "no new data".
+
+    Args:
+        config: The pipeline config (span spec in a directory of the pattern).
+
+    Returns:
+        ``(span number, directory)`` pairs, oldest first; empty when the span spec
+        is in the file name rather than a directory.
+    """
+    directory, files = os.path.split(config.data.span_pattern)
+    if "{" not in directory:
+        return []
+    regex = re.escape(directory)
+    for spec, group in _SPEC_REGEX.items():
+        regex = regex.replace(re.escape(spec), group, 1).replace(re.escape(spec), r"\d+")
+    matcher = re.compile(regex + r"\Z")
+    base = Path(config.data.input_base)
+    found = []
+    for path in base.glob(re.sub(r"\{[A-Z]+\}", "*", directory)):
+        match = matcher.match(path.relative_to(base).as_posix())
+        if not match or not path.is_dir() or glob.glob(str(path / files)):
+            continue
+        parts = match.groupdict()
+        span = (
+            int(parts["span"])
+            if parts.get("span")
+            else utils.date_to_span_number(int(parts["y"]), int(parts["m"]), int(parts["d"]))
+        )
+        found.append((span, path))
+    return sorted(found)
 
 
 def newest_spans(

@@ -7,12 +7,16 @@ executed or were cache hits, the evaluation, the blessing and the push.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+import os
+from typing import Iterable, Mapping
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.nodes import EVALUATOR, PUSHER
+from pipeline.nodes import DATA_GATE, EVALUATOR, PUSHER
+
+# components.data_gate.REPORT_FILE (not imported: that module imports TFX and TFDV).
+GATE_REPORT_FILE = "data_gate_report.txt"
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -59,7 +63,11 @@ class RunSummary:
         pushed: Whether the Pusher pushed the model.
         pushed_destination: The version directory TF Serving loads, when pushed.
         model_uri: The candidate model artifact.
-        backfilled_spans: Older spans of the window ingested before this run.
+        backfilled_spans: Older spans of the window validated before this run.
+        rejected_spans: Those of them the data gate (or ingestion) rejected, with
+            the reason; they stay out of every training window.
+        data_gate_report: The data gate's report on the newest span (warnings,
+            drift and skew distances against their thresholds).
     """
 
     pipeline_name: str
@@ -72,6 +80,8 @@ class RunSummary:
     pushed_destination: str | None
     model_uri: str | None
     backfilled_spans: tuple[int, ...] = ()
+    rejected_spans: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    data_gate_report: str = ""
 
     def node(self, node_id: str) -> NodeRun:
         """Returns the execution of ``node_id`` in this run.
@@ -99,11 +109,16 @@ class RunSummary:
         lines = [f"Pipeline {self.pipeline_name!r}, run {self.run_id}", ""]
         if self.backfilled_spans:
             spans = ", ".join(str(span) for span in self.backfilled_spans)
-            lines += [f"Backfilled older spans of the training window first: {spans}", ""]
+            lines += [f"Validated older spans of the training window first: {spans}"]
+            for span, reason in sorted(self.rejected_spans.items()):
+                lines.append(f"  span {span} rejected, left out of the window: {reason}")
+            lines.append("")
         lines.append(f"  {'component':<24}{'result':<10}{'seconds':>8}")
         for node in self.nodes:
             lines.append(f"  {node.node_id:<24}{node.state:<10}{node.seconds:>8.1f}")
         lines.append("")
+        if self.data_gate_report:
+            lines += [self.data_gate_report, ""]
         if self.metrics:
             lines.append("Evaluation (eval split of the newest span, all examples):")
             for name, value in sorted(self.metrics.items()):
@@ -143,6 +158,38 @@ def ingested_spans(store: mlmd.MetadataStore, pipeline_name: str, example_gen_id
     }
 
 
+def validated_spans(store: mlmd.MetadataStore, pipeline_name: str) -> set[int]:
+    """Returns the spans the DataGate has judged (passed or rejected).
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+
+    Returns:
+        Span numbers of the Examples the gate's executions took as input.
+    """
+    node = _context(store, NODE_CONTEXT, f"{pipeline_name}.{DATA_GATE}")
+    if node is None:
+        return set()
+    executions = [
+        e.id
+        for e in store.get_executions_by_context(node.id)
+        if e.last_known_state
+        in (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.FAILED)
+    ]
+    ids = {
+        event.artifact_id
+        for event in store.get_events_by_execution_ids(executions)
+        if event.type == metadata_store_pb2.Event.INPUT
+        and any(step.key == "examples" for step in event.path.steps)
+    }
+    return {
+        int(_custom(artifact, "span") or 0)
+        for artifact in (store.get_artifacts_by_id(list(ids)) if ids else [])
+        if "span" in artifact.custom_properties
+    }
+
+
 def _output_artifacts(
     store: mlmd.MetadataStore, execution_id: int, key: str, input_side: bool = False
 ) -> list[metadata_store_pb2.Artifact]:
@@ -161,6 +208,14 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> int | str | floa
     value = artifact.custom_properties[key]
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:  # a report from before the gate wrote one
+        return ""
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
@@ -256,6 +311,12 @@ def summarize_run(
         baseline_uri = baseline[0].uri if baseline else None
         model = _output_artifacts(store, evaluator.id, "model", input_side=True)
         model_uri = model[0].uri if model else None
+    gate_report = ""
+    gate = by_node.get(DATA_GATE)
+    if gate is not None:
+        reports = _output_artifacts(store, gate.id, "report_artifact")
+        if reports:
+            gate_report = _read_text(os.path.join(reports[0].uri, GATE_REPORT_FILE))
     pusher = by_node.get(PUSHER)
     if pusher is not None and pusher.last_known_state == metadata_store_pb2.Execution.COMPLETE:
         pushed_model = _output_artifacts(store, pusher.id, "pushed_model")
@@ -272,4 +333,5 @@ def summarize_run(
         pushed=pushed,
         pushed_destination=destination,
         model_uri=model_uri,
+        data_gate_report=gate_report,
     )

@@ -38,7 +38,7 @@ COMPONENTS = {
     topology.EVALUATOR,
     topology.PUSHER,
 }
-RESOLVERS = {topology.SPAN_WINDOW, topology.BASELINE}
+RESOLVERS = set(topology.RESOLVERS)
 
 
 def _span(day: datetime.date) -> int:

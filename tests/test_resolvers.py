@@ -1,15 +1,23 @@
-"""The Evaluator's baseline resolver (components.resolvers) on real TFX artifacts."""
+"""The resolvers (components.resolvers) on real TFX artifacts: the Evaluator's
+baseline, the training window and the drift baseline."""
 
 from __future__ import annotations
 
 import pytest
 from tfx.types import standard_artifacts
 
+from components.data_gate import DataGateReport
 from components.resolvers import (
     BLESSING_KEY,
     CANDIDATE_KEY,
+    CURRENT_KEY,
+    EXAMPLES_KEY,
     MODEL_KEY,
+    REPORTS_KEY,
+    STATISTICS_KEY,
     LatestBlessedOtherModelStrategy,
+    PassedSpanWindowStrategy,
+    PreviousPassedStatisticsStrategy,
 )
 
 
@@ -139,3 +147,99 @@ def test_input_lists_are_not_mutated() -> None:
     assert _ids(input_dict[MODEL_KEY]) == [1, 3, 2]
     assert _ids(input_dict[BLESSING_KEY]) == [101, 103]
     assert _ids(input_dict[CANDIDATE_KEY]) == [2]
+
+
+# --- The training window and the drift baseline: only spans that passed the gate.
+
+def _examples(artifact_id: int, span: int) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.id = artifact_id
+    examples.set_int_custom_property("span", span)
+    return examples
+
+
+def _statistics(artifact_id: int) -> standard_artifacts.ExampleStatistics:
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.id = artifact_id
+    return statistics
+
+
+def _report(artifact_id: int, examples: standard_artifacts.Examples, statistics_id: int = 0):
+    report = DataGateReport()
+    report.id = artifact_id
+    report.set_int_custom_property("passed", 1)
+    report.set_int_custom_property("span", examples.get_int_custom_property("span"))
+    report.set_int_custom_property("examples_id", examples.id)
+    report.set_int_custom_property("statistics_id", statistics_id)
+    return report
+
+
+def _window(examples, reports, num_spans: int = 3):
+    return PassedSpanWindowStrategy(num_spans).resolve_artifacts(
+        None, {EXAMPLES_KEY: examples, REPORTS_KEY: reports}
+    )
+
+
+def test_window_leaves_out_spans_the_gate_rejected() -> None:
+    # Spans 10..14; 12 was rejected (no passing report): the window skips it and
+    # reaches back to 10 for three spans.
+    examples = [_examples(i, 10 + i) for i in range(5)]
+    reports = [_report(100 + i, e) for i, e in enumerate(examples) if e.id != 2]
+    result = _window(examples, reports)
+    assert [e.get_int_custom_property("span") for e in result[EXAMPLES_KEY]] == [11, 13, 14]
+    assert {r.get_int_custom_property("span") for r in result[REPORTS_KEY]} == {11, 13, 14}
+
+
+def test_window_takes_the_newest_passing_version_of_a_span() -> None:
+    # Span 11 was re-ingested twice; the newest version failed, the middle one passed.
+    old, middle, newest = _examples(1, 11), _examples(2, 11), _examples(3, 11)
+    result = _window([old, middle, newest, _examples(4, 12)], [_report(10, old), _report(11, middle), _report(12, _examples(4, 12))])
+    assert [e.id for e in result[EXAMPLES_KEY]] == [2, 4]
+
+
+def test_window_ignores_reports_that_did_not_pass() -> None:
+    examples = [_examples(1, 10), _examples(2, 11)]
+    failed = _report(11, examples[1])
+    failed.set_int_custom_property("passed", 0)
+    result = _window(examples, [_report(10, examples[0]), failed])
+    assert [e.id for e in result[EXAMPLES_KEY]] == [1]
+
+
+def test_window_is_empty_without_reports() -> None:
+    assert _window([_examples(1, 10)], []) == {EXAMPLES_KEY: [], REPORTS_KEY: []}
+
+
+def test_window_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="num_spans"):
+        PassedSpanWindowStrategy(0)
+
+
+def _previous(current, statistics, reports):
+    return PreviousPassedStatisticsStrategy().resolve_artifacts(
+        None, {CURRENT_KEY: current, STATISTICS_KEY: statistics, REPORTS_KEY: reports}
+    )
+
+
+def test_drift_baseline_is_the_newest_older_span_that_passed() -> None:
+    examples = [_examples(i, 10 + i) for i in range(4)]
+    statistics = [_statistics(50 + i) for i in range(4)]
+    # Span 12 was rejected; the current span is 13: compare with 11, not 12.
+    reports = [_report(100 + i, examples[i], 50 + i) for i in (0, 1)]
+    result = _previous([examples[3]], statistics, reports)
+    assert [s.id for s in result[STATISTICS_KEY]] == [51]
+    assert result[CURRENT_KEY] == [examples[3]]
+    assert result[REPORTS_KEY] == reports
+
+
+def test_drift_baseline_never_is_the_current_span_or_a_newer_one() -> None:
+    # A backfill of span 11 after span 12 passed, and a rerun of 12 itself.
+    examples = [_examples(1, 10), _examples(2, 12)]
+    reports = [_report(10, examples[0], 50), _report(11, examples[1], 51)]
+    statistics = [_statistics(50), _statistics(51)]
+    assert [s.id for s in _previous([_examples(3, 11)], statistics, reports)[STATISTICS_KEY]] == [50]
+    assert [s.id for s in _previous([examples[1]], statistics, reports)[STATISTICS_KEY]] == [50]
+
+
+def test_no_drift_baseline_on_the_first_span() -> None:
+    result = _previous([_examples(1, 10)], [_statistics(50)], [])
+    assert result[STATISTICS_KEY] == []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from pathlib import Path
 
 import pytest
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline import spans
+from pipeline import clickgen, spans
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
 
 
@@ -51,3 +52,14 @@ def test_numbered_spans(tmp_path: Path) -> None:
 def test_no_span_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no span matching '\{YYYY\}-\{MM\}-\{DD\}/\*\.csv'"):
         spans.newest_span(_config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv"))
+
+
+def test_an_empty_newest_span_directory_stops_the_run(tmp_path: Path) -> None:
+    config = _config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv")
+    clickgen.write_day(tmp_path, datetime.date(2026, 11, 1), rows=10, seed=1)
+    (tmp_path / "2026-10-30").mkdir()  # an older empty directory is harmless
+    assert spans.newest_span(config)[0] == 20758
+    (tmp_path / "2026-11-02").mkdir()
+    assert [span for span, _ in spans.empty_span_dirs(config)] == [20756, 20759]
+    with pytest.raises(FileNotFoundError, match=r"2026-11-02 has no file matching '\*\.csv'"):
+        spans.newest_span(config)
