@@ -382,3 +382,48 @@ def test_importing_config_does_not_import_tensorflow() -> None:
         check=True,
     )
     assert result.stdout.strip() == "False False"
+
+
+# --- the data gate's policy -------------------------------------------------------------
+
+
+def test_default_drift_and_skew_thresholds(default_config: PipelineConfig) -> None:
+    validation = default_config.validation
+    assert validation.drift.jensen_shannon == 0.1 and validation.drift.l_infinity == 0.1
+    assert validation.drift.features == {"price": 0.2}
+    assert validation.serving_data is None
+
+
+def test_serving_data_resolves_against_the_config_file(tmp_path: Path) -> None:
+    def serving(raw: dict[str, Any]) -> None:
+        raw["validation"]["skew"]["serving_data"] = "serving-logs"
+
+    assert load_config(_write(tmp_path, serving)).validation.serving_data == tmp_path / "serving-logs"
+
+
+def test_drift_threshold_out_of_range(tmp_path: Path) -> None:
+    def drift(raw: dict[str, Any]) -> None:
+        raw["validation"]["drift"]["l_infinity"] = 1.5
+
+    _expect_error(_write(tmp_path, drift), "validation.drift.l_infinity", "1.5")
+
+
+def test_drift_threshold_for_an_unknown_feature(tmp_path: Path) -> None:
+    def drift(raw: dict[str, Any]) -> None:
+        raw["validation"]["drift"]["features"] = {"colour": 0.1}
+
+    _expect_error(_write(tmp_path, drift), "validation.drift.features", "colour")
+
+
+def test_unknown_skew_key(tmp_path: Path) -> None:
+    def skew(raw: dict[str, Any]) -> None:
+        raw["validation"]["skew"]["serving_path"] = "x"
+
+    _expect_error(_write(tmp_path, skew), "validation.skew", "serving_path")
+
+
+def test_unknown_warn_only_kind(tmp_path: Path) -> None:
+    def warn(raw: dict[str, Any]) -> None:
+        raw["validation"]["warn_only"] = ["NOT_A_KIND"]
+
+    _expect_error(_write(tmp_path, warn), "validation.warn_only", "NOT_A_KIND")

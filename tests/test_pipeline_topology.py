@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from tfx.utils import proto_utils
 
 from components.features import FeatureSpec
 from components.hparams import Hyperparameters
-from components.resolvers import LatestBlessedOtherModelStrategy
+from components.resolvers import LatestBlessedOtherModelStrategy, PassedSpanWindowStrategy
 from pipeline import nodes
 from pipeline import pipeline as topology
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
@@ -23,6 +24,7 @@ IDS = {
     "StatisticsGen",
     "ImportSchemaGen",
     "ExampleValidator",
+    "previous_passed_statistics",
     "DataGate",
     "span_window",
     "Transform",
@@ -84,8 +86,16 @@ def test_upstream_edges(components) -> None:
     assert upstream("ImportSchemaGen") == set()
     assert upstream("StatisticsGen") == {"CsvExampleGen"}
     assert upstream("ExampleValidator") == {"StatisticsGen", "ImportSchemaGen"}
-    assert upstream("span_window") == {"CsvExampleGen"}
-    assert upstream("DataGate") == {"CsvExampleGen", "ExampleValidator"}
+    assert upstream("previous_passed_statistics") == {"CsvExampleGen"}
+    # The window is resolved after the gate, from spans that passed it.
+    assert upstream("span_window") == {"CsvExampleGen", "DataGate"}
+    assert upstream("DataGate") == {
+        "CsvExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "previous_passed_statistics",
+    }
     # Transform waits for the data gate: blocking anomalies stop training and pushing.
     assert upstream("Transform") == {"span_window", "ImportSchemaGen", "DataGate"}
     assert upstream("Trainer") == {"Transform", "ImportSchemaGen"}
@@ -133,8 +143,39 @@ def test_schema_is_imported_from_the_config(components, config: PipelineConfig) 
 
 
 def test_span_window_uses_the_configured_window(components, config: PipelineConfig) -> None:
-    range_config = components["span_window"].exec_properties["source_uri"]["range_config"]
-    assert range_config.rolling_range.num_spans == config.data.window_spans
+    window = components["span_window"]
+    assert window.exec_properties["resolver_class"] is PassedSpanWindowStrategy
+    assert window.exec_properties["source_uri"] == {"num_spans": config.data.window_spans}
+
+
+def test_data_gate_gets_the_policy_and_thresholds(components, config: PipelineConfig) -> None:
+    gate = components["DataGate"].exec_properties
+    assert gate["warn_only"] == ",".join(config.validation.warn_only)
+    drift = json.loads(gate["drift_thresholds"])
+    assert drift["device"] == ["l_infinity", 0.1]
+    assert drift["price"] == ["jensen_shannon", 0.2]
+    assert drift["hour"] == ["jensen_shannon", 0.1]
+    # No serving data configured: no skew check, no serving nodes.
+    assert json.loads(gate["skew_thresholds"]) == {}
+    assert not set(nodes.SERVING_NODES) & set(components)
+
+
+def test_serving_data_adds_the_skew_check(config: PipelineConfig, tmp_path) -> None:
+    serving = dataclasses.replace(
+        config,
+        validation=dataclasses.replace(config.validation, serving_data=tmp_path / "serving"),
+    )
+    pipeline = topology.create_pipeline(serving)
+    components = {component.id: component for component in pipeline.components}
+    example_gen = components[nodes.SERVING_EXAMPLE_GEN]
+    assert example_gen.exec_properties["input_base"] == str(tmp_path / "serving")
+    skew = json.loads(components["DataGate"].exec_properties["skew_thresholds"])
+    assert skew["device"] == ["l_infinity", 0.1]
+    ir = compiler.Compiler().compile(pipeline)
+    compiled = {
+        node.pipeline_node.node_info.id: set(node.pipeline_node.upstream_nodes) for node in ir.nodes
+    }
+    assert compiled == {n: set(up) for n, up in nodes.upstream(serving=True).items()}
 
 
 def test_transform_settings(components, config: PipelineConfig) -> None:
@@ -231,7 +272,7 @@ def test_create_pipeline_is_pure(config: PipelineConfig) -> None:
 
 
 def test_static_task_graph_matches_the_compiled_pipeline(config: PipelineConfig) -> None:
-    # The Airflow DAG builds its task graph from pipeline.nodes.UPSTREAM without
+    # The Airflow DAG builds its task graph from pipeline.nodes.upstream() without
     # importing TFX; this keeps that declaration honest.
     ir = compiler.Compiler().compile(topology.create_pipeline(config))
     compiled = {
