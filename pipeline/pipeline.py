@@ -41,6 +41,7 @@ from pipeline.nodes import (
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
+SERVING_SPLIT = "serving"
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -154,8 +155,12 @@ def create_pipeline(
         # Serving-time logs (same span layout, no label needed) for the skew check.
         serving_example_gen = tfx.components.CsvExampleGen(
             input_base=str(config.validation.serving_data),
-            input_config=tfx.proto.Input(
-                splits=[tfx.proto.Input.Split(name="serving", pattern=data.span_pattern)]
+            input_config=spans.input_config(config),
+            # One split holding every logged request (the default would be train/eval).
+            output_config=tfx.proto.Output(
+                split_config=tfx.proto.SplitConfig(
+                    splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
+                )
             ),
         ).with_id(SERVING_EXAMPLE_GEN)
         serving_statistics_gen = tfx.components.StatisticsGen(
