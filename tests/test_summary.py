@@ -12,7 +12,8 @@ from pipeline.summary import ModelGate, NodeRun, RunSummary
 
 SCOPE = "Model gate on AUC (overall slice, eval split of the newest span): "
 FAILURES = (
-    "overall slice: auc (candidate) = 0.5123 violates value_threshold { lower_bound { value: 0.65 } }",
+    "overall slice: auc (candidate) = 0.5123 violates value_threshold "
+    "{ lower_bound { value: 0.65 } }",
     "overall slice: auc (candidate, change vs baseline) = -0.2867 violates change_threshold "
     "{ absolute { value: -0.0100000001 } direction: HIGHER_IS_BETTER }",
 )
