@@ -649,6 +649,28 @@ def _missing_label(path: Path, rng: np.random.Generator) -> None:
     _rewrite_rows(path, rng, ROW_FRACTION, _set_field(index, lambda _v, _r: b""))
 
 
+@register_injection("shuffled_labels")
+def _shuffled_labels(path: Path, rng: np.random.Generator) -> None:
+    """The ``clicked`` column is permuted across all rows of the file.
+
+    Features and the label's marginal distribution (its mean) are unchanged, so the
+    data gate sees nothing wrong, but the label no longer depends on the features:
+    a model trained or evaluated on the span is no better than chance. Rows too
+    short to have the column are left alone.
+    """
+    index = _column_index(_header(path), LABEL)
+    labels: list[bytes] = []
+    with open(path, "rb") as handle:
+        handle.readline()
+        for line in handle:
+            fields = line.rstrip(b"\r\n").split(b",")
+            if index < len(fields):
+                labels.append(fields[index])
+    shuffled = iter([labels[i] for i in rng.permutation(len(labels))])
+    # fraction=1 visits every row in file order, the order the labels were read in.
+    _rewrite_rows(path, rng, 1.0, _set_field(index, lambda _v, _r: next(shuffled)))
+
+
 @register_injection("unseen_categories")
 def _unseen_categories(path: Path, rng: np.random.Generator) -> None:
     """~30% of rows get a device from :data:`UNSEEN_DEVICES` and a category from

@@ -1,16 +1,18 @@
 """A run's summary, read back from ML Metadata (not from the runner's memory).
 
 Reading MLMD means the summary describes what TFX actually recorded: which nodes
-executed or were cache hits, the evaluation, the blessing and the push.
+executed or were cache hits, the evaluation, why the model was (not) blessed (TFMA's
+own thresholds, values and verdicts) and the push.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import ml_metadata as mlmd
+from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.nodes import DATA_GATE, EVALUATOR, PUSHER
@@ -31,6 +33,9 @@ _STATE_NAMES = {
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
 
+# An Evaluator in these states wrote (or, for a cache hit, reused) its evaluation.
+_DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeRun:
@@ -47,6 +52,122 @@ class NodeRun:
     state: str
     seconds: float
     execution_id: int
+
+
+GATE_SCOPE = "overall slice, eval split of the newest span"
+"""Where the Evaluator's gate applies (see ``pipeline.pipeline.eval_config``)."""
+
+
+def _check(passed: bool | None) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelGate:
+    """The Evaluator's blessing decision on its gate metric, as TFMA recorded it.
+
+    Values come from the metrics TFMA wrote, thresholds from the eval config TFMA
+    stored with them (after TFX dropped the change threshold when there was no
+    baseline), and each check's verdict from TFMA's validation result, so the
+    summary tells what was actually applied rather than what the YAML asks for.
+
+    Attributes:
+        metric: The metric's class name in the eval config (e.g. ``AUC``).
+        metric_key: TFMA's name for its value (e.g. ``auc``).
+        value: The candidate's value on the overall slice (None if TFMA has none).
+        lower_bound: The value threshold's lower bound (None if it has none).
+        upper_bound: The value threshold's upper bound (None if it has none).
+        value_passed: Whether the value check passed (None: no value threshold).
+        baseline_value: The baseline model's value (None on the first model).
+        change: Candidate minus baseline, TFMA's diff metric (None without baseline).
+        allowed_change: The change threshold's absolute bound (None when TFMA
+            applied no change threshold, e.g. for the first model).
+        higher_is_better: The change threshold's direction.
+        change_passed: Whether the change check passed (None: no change threshold).
+        blessed: Whether the Evaluator blessed the model (its ModelBlessing).
+        failures: TFMA's validation failures, one line each: the metric key, value
+            and threshold TFMA recorded, and its message when it wrote one (TFMA
+            leaves the message empty for a plain threshold violation).
+    """
+
+    metric: str
+    metric_key: str
+    value: float | None
+    lower_bound: float | None
+    value_passed: bool | None
+    baseline_value: float | None = None
+    change: float | None = None
+    allowed_change: float | None = None
+    change_passed: bool | None = None
+    blessed: bool | None = None
+    upper_bound: float | None = None
+    higher_is_better: bool = True
+    failures: tuple[str, ...] = ()
+
+    def _value_check(self) -> str:
+        if self.value is None:
+            return f"candidate: TFMA recorded no {self.metric_key} -> FAIL"
+        text = f"candidate {self.value:.4f}"
+        if self.value_passed is None:
+            return f"{text} (no bound)"
+        bounds = []
+        if self.lower_bound is not None:
+            op = ">=" if self.value >= self.lower_bound else "<"
+            bounds.append(f"{op} lower bound {self.lower_bound:.4f}")
+        if self.upper_bound is not None:
+            op = "<=" if self.value <= self.upper_bound else ">"
+            bounds.append(f"{op} upper bound {self.upper_bound:.4f}")
+        return f"{text} {' and '.join(bounds)} -> {_check(self.value_passed)}"
+
+    def _change_check(self) -> str:
+        if self.baseline_value is None and self.allowed_change is None:
+            return "no baseline (first model), no comparison"
+        baseline = "baseline: none" if self.baseline_value is None else (
+            f"baseline {self.baseline_value:.4f}"
+        )
+        if self.change is None:
+            change = "change: not recorded"
+        else:
+            change = f"change {self.change:+.4f}"
+        if self.allowed_change is None:
+            return f"{baseline}, {change} (no change threshold)"
+        if self.change is None:
+            return f"{baseline}, {change}, allowed {self.allowed_change:+.4f} -> FAIL"
+        if self.higher_is_better:
+            op = ">=" if self.change >= self.allowed_change else "<"
+        else:
+            op = "<=" if self.change <= self.allowed_change else ">"
+        return (
+            f"{baseline}, {change} {op} allowed {self.allowed_change:+.4f} "
+            f"-> {_check(self.change_passed)}"
+        )
+
+    def format(self, pushed: bool) -> str:
+        """Renders the gate as one line, plus TFMA's failures when there are any.
+
+        Args:
+            pushed: Whether the Pusher pushed the model in this run.
+
+        Returns:
+            E.g. ``Model gate on AUC (overall slice, ...): candidate 0.5123 < lower
+            bound 0.6500 -> FAIL; baseline 0.7990, change -0.2867 < allowed -0.0100
+            -> FAIL. Not blessed, not pushed; the served model is unchanged.``
+        """
+        line = (
+            f"Model gate on {self.metric} ({GATE_SCOPE}): "
+            f"{self._value_check()}; {self._change_check()}."
+        )
+        if self.blessed is True:
+            line += " Blessed and pushed." if pushed else " Blessed; nothing new pushed this run."
+        elif self.blessed is False:
+            line += " Not blessed." if pushed else (
+                " Not blessed, not pushed; the served model is unchanged."
+            )
+        lines = [line]
+        if self.failures:
+            lines.append("  TFMA validation failures:")
+            lines += [f"    {failure}" for failure in self.failures]
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +189,8 @@ class RunSummary:
             the reason; they stay out of every training window.
         data_gate_report: The data gate's report on the newest span (warnings,
             drift and skew distances against their thresholds).
+        model_gate: Why the model was (not) blessed, from TFMA's own output
+            (None when the Evaluator did not run or recorded no thresholds).
     """
 
     pipeline_name: str
@@ -82,6 +205,7 @@ class RunSummary:
     backfilled_spans: tuple[int, ...] = ()
     rejected_spans: Mapping[int, str] = dataclasses.field(default_factory=dict)
     data_gate_report: str = ""
+    model_gate: ModelGate | None = None
 
     def node(self, node_id: str) -> NodeRun:
         """Returns the execution of ``node_id`` in this run.
@@ -123,6 +247,8 @@ class RunSummary:
             lines.append("Evaluation (eval split of the newest span, all examples):")
             for name, value in sorted(self.metrics.items()):
                 lines.append(f"  {name:<32}{value:.4f}")
+        if self.model_gate is not None:
+            lines.append(self.model_gate.format(self.pushed))
         if self.blessed is not None:
             baseline = self.baseline_model_uri or "none (first model)"
             lines.append(f"Blessed: {'yes' if self.blessed else 'no'} (baseline: {baseline})")
@@ -241,6 +367,161 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     return metrics
 
 
+def _slice_name(slice_key: Any) -> str:
+    """``overall`` or ``column=value, ...`` for a TFMA ``SliceKey`` proto."""
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        parts.append(f"{single.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ", ".join(parts) or "overall"
+
+
+def _describe_failure(failure: Any, slice_name: str) -> str:
+    """One line for a TFMA ``ValidationFailure``: what TFMA recorded, in its words."""
+    key = failure.metric_key
+    model = key.model_name or "candidate"
+    which = f"{model}, change vs baseline" if key.is_diff else model
+    text = f"{slice_name} slice: {key.name} ({which})"
+    if failure.metric_value.HasField("double_value"):
+        text += f" = {failure.metric_value.double_value.value:.4f}"
+    threshold = text_format.MessageToString(failure.metric_threshold, as_one_line=True)
+    if threshold:
+        text += f" violates {threshold}"
+    if failure.message.strip():
+        text += f": {' '.join(failure.message.split())}"
+    return text
+
+
+def _overall_thresholds(eval_config: Any, candidate: str) -> tuple[str, Any, Any, Any] | None:
+    """The first metric with a threshold on the overall slice, as TFMA applies it.
+
+    Goes through TFMA's own config -> ``MetricKey`` mapping one metric config at a
+    time, to keep the config's class name (``AUC``) next to the key (``auc``).
+
+    Args:
+        eval_config: The ``tfma.EvalConfig`` TFMA stored with its results.
+        candidate: The candidate's model name in it (``""`` for a single model).
+
+    Returns:
+        ``(class name, value MetricKey, GenericValueThreshold or None,
+        GenericChangeThreshold or None)``, or None if no threshold is on the
+        overall slice.
+    """
+    import tensorflow_model_analysis as tfma
+
+    overall = tfma.SlicingSpec()
+    for spec in eval_config.metrics_specs:
+        for metric_config in spec.metrics:
+            single = tfma.MetricsSpec()
+            single.CopyFrom(spec)
+            del single.metrics[:]
+            single.metrics.append(metric_config)
+            thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(
+                [single], eval_config=eval_config
+            )
+            value_key = value_threshold = change_threshold = None
+            for key, per_slice in thresholds.items():
+                if key.model_name != candidate:
+                    continue
+                for slice_spec, threshold in per_slice:
+                    if slice_spec is not None and slice_spec != overall:
+                        continue
+                    value_key = key._replace(is_diff=False)
+                    if key.is_diff:
+                        change_threshold = threshold
+                    else:
+                        value_threshold = threshold
+            if value_key is not None:
+                return metric_config.class_name, value_key, value_threshold, change_threshold
+    return None
+
+
+def model_gate(evaluation_uri: str, blessed: bool | None) -> ModelGate | None:
+    """Reads why the Evaluator did or did not bless the model, with TFMA's loaders.
+
+    The gate metric is the first metric with a threshold on the overall slice in the
+    eval config TFMA stored with its results; its thresholds are the ones TFMA
+    applied (TFX drops the change threshold when there is no baseline). Values come
+    from ``tfma.load_metrics``; verdicts from ``tfma.load_validation_result``.
+
+    Args:
+        evaluation_uri: The Evaluator's ``evaluation`` artifact URI.
+        blessed: Whether the Evaluator blessed the model (its ModelBlessing).
+
+    Returns:
+        The gate, or None if TFMA applied no threshold on the overall slice.
+    """
+    import tensorflow_model_analysis as tfma  # heavy; only needed when there are metrics
+
+    eval_config = tfma.writers.eval_config_writer.load_eval_run(evaluation_uri)[0]
+    candidate = next((m.name for m in eval_config.model_specs if not m.is_baseline), "")
+    baseline = next((m.name for m in eval_config.model_specs if m.is_baseline), None)
+
+    found = _overall_thresholds(eval_config, candidate)
+    if found is None:
+        return None
+    class_name, key, value_threshold, change_threshold = found
+
+    values: dict[Any, float] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            if kv.value.HasField("double_value"):
+                values[tfma.metrics.MetricKey.from_proto(kv.key)] = kv.value.double_value.value
+    diff_key = key.make_diff_key()
+
+    result = tfma.load_validation_result(evaluation_uri)
+    failed: set[Any] = set()
+    failures: list[str] = []
+    for per_slice in result.metric_validations_per_slice:
+        cross = per_slice.HasField("cross_slice_key")
+        name = "cross" if cross else _slice_name(per_slice.slice_key)
+        overall = name == "overall"
+        for failure in per_slice.failures:
+            if overall:
+                failed.add(tfma.metrics.MetricKey.from_proto(failure.metric_key))
+            failures.append(_describe_failure(failure, name))
+    for spec in result.missing_slices:
+        spec_text = text_format.MessageToString(spec, as_one_line=True) or "{} (overall)"
+        failures.append(f"no slice matched the slicing spec {spec_text} of a threshold")
+
+    def verdict(threshold: Any, checked: Any) -> bool | None:
+        return None if threshold is None else checked not in failed
+
+    change_direction = getattr(change_threshold, "direction", None)
+    return ModelGate(
+        metric=class_name or key.name,
+        metric_key=key.name,
+        value=values.get(key),
+        lower_bound=(
+            value_threshold.lower_bound.value
+            if value_threshold is not None and value_threshold.HasField("lower_bound")
+            else None
+        ),
+        upper_bound=(
+            value_threshold.upper_bound.value
+            if value_threshold is not None and value_threshold.HasField("upper_bound")
+            else None
+        ),
+        value_passed=verdict(value_threshold, key),
+        baseline_value=(
+            None if baseline is None else values.get(key.make_baseline_key(baseline))
+        ),
+        change=values.get(diff_key) if baseline is not None else None,
+        allowed_change=(
+            change_threshold.absolute.value
+            if change_threshold is not None and change_threshold.HasField("absolute")
+            else None
+        ),
+        higher_is_better=change_direction != tfma.MetricDirection.LOWER_IS_BETTER,
+        change_passed=verdict(change_threshold, diff_key),
+        blessed=blessed,
+        failures=tuple(failures),
+    )
+
+
 def summarize_run(
     store: mlmd.MetadataStore, pipeline_name: str, run_id: str, node_order: Iterable[str]
 ) -> RunSummary:
@@ -298,6 +579,7 @@ def summarize_run(
 
     metrics: dict[str, float] = {}
     blessed = baseline_uri = model_uri = destination = None
+    gate: ModelGate | None = None
     pushed = False
     evaluator = by_node.get(EVALUATOR)
     if evaluator is not None:
@@ -307,14 +589,16 @@ def summarize_run(
         blessing = _output_artifacts(store, evaluator.id, "blessing")
         if blessing:
             blessed = _custom(blessing[0], "blessed") == 1
+        if evaluation and evaluator.last_known_state in _DONE:
+            gate = model_gate(evaluation[0].uri, blessed)
         baseline = _output_artifacts(store, evaluator.id, "baseline_model", input_side=True)
         baseline_uri = baseline[0].uri if baseline else None
         model = _output_artifacts(store, evaluator.id, "model", input_side=True)
         model_uri = model[0].uri if model else None
     gate_report = ""
-    gate = by_node.get(DATA_GATE)
-    if gate is not None:
-        reports = _output_artifacts(store, gate.id, "report_artifact")
+    data_gate = by_node.get(DATA_GATE)
+    if data_gate is not None:
+        reports = _output_artifacts(store, data_gate.id, "report_artifact")
         if reports:
             gate_report = _read_text(os.path.join(reports[0].uri, GATE_REPORT_FILE))
     pusher = by_node.get(PUSHER)
@@ -334,4 +618,5 @@ def summarize_run(
         pushed_destination=destination,
         model_uri=model_uri,
         data_gate_report=gate_report,
+        model_gate=gate,
     )

@@ -256,6 +256,7 @@ REQUIRED_INJECTIONS = {
     "huge_line",
     "empty_file",
     "header_only",
+    "shuffled_labels",
 }
 
 
@@ -302,6 +303,24 @@ def test_text_in_numeric(small_csv: Path) -> None:
 def test_missing_label(small_csv: Path) -> None:
     cg.apply_injection(small_csv, "missing_label", 1)
     assert pd.read_csv(small_csv)[cg.LABEL].isna().sum() == 10
+
+
+def test_shuffled_labels_keep_features_and_base_rate_but_lose_the_signal(
+    tmp_path: Path,
+) -> None:
+    path = cg.write_day(tmp_path, DAY, 5_000, SEED)
+    before = pd.read_csv(path)
+    cg.apply_injection(path, "shuffled_labels", 1)
+    after = pd.read_csv(path)
+    features = [column for column in cg.COLUMNS if column != cg.LABEL]
+    pd.testing.assert_frame_equal(after[features], before[features])
+    # A permutation: the same labels (so the same mean), in other rows.
+    assert sorted(after[cg.LABEL]) == sorted(before[cg.LABEL])
+    assert after[cg.LABEL].mean() == before[cg.LABEL].mean()
+    assert (after[cg.LABEL] != before[cg.LABEL]).sum() > 500
+    truth = cg.click_probability(before)
+    assert roc_auc_score(before[cg.LABEL], truth) > 0.75
+    assert abs(roc_auc_score(after[cg.LABEL], truth) - 0.5) < 0.03
 
 
 def test_unseen_categories(small_csv: Path) -> None:
