@@ -96,16 +96,32 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 def test_first_run_executes_every_component(runs: Runs) -> None:
     states = {node.node_id: node.state for node in runs.first.nodes}
     assert set(states) == COMPONENTS | RESOLVERS
-    assert {states[c] for c in COMPONENTS} == {"ran"}
+    # The backfill's validation run imported the same schema already.
+    assert states.pop(topology.SCHEMA_GEN) == "cached"
+    assert {states[c] for c in COMPONENTS - {topology.SCHEMA_GEN}} == {"ran"}
     assert {states[r] for r in RESOLVERS} == {"resolved"}
 
 
 def test_first_run_backfills_the_window_once(runs: Runs) -> None:
-    # Each run ingests the newest span; the older day of the window is ingested
-    # first by a CsvExampleGen-only partial run, and never again.
+    # Each run ingests the newest span; the older day of the window is validated
+    # first (ingest, statistics, schema check, data gate; no training) by a partial
+    # run, and never again.
     assert runs.first.backfilled_spans == (_span(START),)
+    assert runs.first.rejected_spans == {}
     assert runs.rerun.backfilled_spans == ()
     assert runs.new_span.backfilled_spans == ()
+    store = metadata.open_store(runs.config)
+    (validation_run,) = [
+        c for c in store.get_contexts_by_type("pipeline_run") if c.name.endswith(f"-validate-{_span(START)}")
+    ]
+    executed = {
+        c.name.split(".", 1)[1]: e.last_known_state
+        for e in store.get_executions_by_context(validation_run.id)
+        for c in store.get_contexts_by_execution(e.id)
+        if c.type == "node"
+    }
+    assert set(executed) == set(topology.VALIDATION_NODES)
+    assert executed[topology.DATA_GATE] == metadata_store_pb2.Execution.COMPLETE
 
 
 def test_first_model_is_blessed_beats_chance_and_is_pushed(runs: Runs) -> None:

@@ -38,7 +38,7 @@ def test_wine_multiclass_pipeline_runs_blesses_and_serves(repo: Path, tmp_path: 
     out = result.stdout
 
     # The summary: every component ran (span-1 backfilled first), metrics, blessing, push.
-    assert "Backfilled older spans of the training window first: 1" in out
+    assert "Validated older spans of the training window first: 1" in out
     for node in (nodes.EXAMPLE_GEN, nodes.TRANSFORM, nodes.TRAINER, nodes.EVALUATOR, nodes.PUSHER):
         assert re.search(rf"^\s+{node}\s+ran\s+\d+\.\d$", out, re.M), out
     accuracy = float(re.search(r"sparse_categorical_accuracy\s+([\d.]+)", out).group(1))
