@@ -357,6 +357,7 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     schema: InputArtifact[standard_artifacts.Schema],
     report_artifact: OutputArtifact[DataGateReport],
     previous_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    previous_report: InputArtifact[DataGateReport] = None,
     serving_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     warn_only: Parameter[str] = "",
     drift_thresholds: Parameter[str] = "{}",
@@ -375,6 +376,7 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
             training-window and drift resolvers select by.
         previous_statistics: The previous passing span's statistics (none on the
             first span): drift is measured against them.
+        previous_report: That span's passing report (it names the span).
         serving_statistics: Serving-time statistics, when configured: skew.
         warn_only: Comma-separated anomaly type names that only warn.
         drift_thresholds: JSON feature -> [measure, limit] for drift.
@@ -406,7 +408,8 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
         found.sort(key=lambda f: (not f.blocking, f.feature))
         if drift:
             compared_with["drift"] = (
-                f"span {_span(previous_statistics)} (the previous span that passed)"
+                f"span {_span(previous_report) if previous_report else '?'} (the previous "
+                "span that passed)"
                 if previous is not None
                 else "nothing (no earlier span has passed the gate)"
             )

@@ -161,8 +161,9 @@ class PreviousPassedStatisticsStrategy(resolver.ResolverStrategy):
     the gate rejected (comparing with a broken day would hide drift or invent it).
 
     Inputs: ``current`` (this run's Examples), ``statistics`` (all of
-    StatisticsGen's outputs) and ``reports`` (all DataGateReports). Output
-    ``statistics``: one artifact, or none when no older span has passed.
+    StatisticsGen's outputs) and ``reports`` (all DataGateReports). Outputs
+    ``statistics`` and ``reports``: the statistics and the passing report of that
+    span (one each), or none when no older span has passed.
     """
 
     def resolve_artifacts(
@@ -175,25 +176,25 @@ class PreviousPassedStatisticsStrategy(resolver.ResolverStrategy):
             input_dict: ``current``, ``statistics`` and ``reports``.
 
         Returns:
-            ``statistics`` (zero or one), with ``current`` and ``reports`` passed
-            through (every input key must survive resolution).
+            ``statistics`` and ``reports`` (zero or one each), with ``current``
+            passed through (every input key must survive resolution).
         """
         current = list(input_dict.get(CURRENT_KEY, []))
         statistics = {artifact.id: artifact for artifact in input_dict.get(STATISTICS_KEY, [])}
         previous: List[types.Artifact] = []
+        report: List[types.Artifact] = []
         if current:
             span = _examples_span(current[0])
             older = [
-                report
-                for report in passed_reports(list(input_dict.get(REPORTS_KEY, [])))
-                if _int_property(report, SPAN_PROPERTY) < span
-                and _int_property(report, STATISTICS_ID_PROPERTY) in statistics
+                candidate
+                for candidate in passed_reports(list(input_dict.get(REPORTS_KEY, [])))
+                if _int_property(candidate, SPAN_PROPERTY) < span
+                and _int_property(candidate, STATISTICS_ID_PROPERTY) in statistics
             ]
             if older:
                 newest = max(older, key=lambda r: (_int_property(r, SPAN_PROPERTY), r.id))
                 previous = [statistics[_int_property(newest, STATISTICS_ID_PROPERTY)]]
-        return {
-            STATISTICS_KEY: previous,
-            CURRENT_KEY: current,
-            REPORTS_KEY: list(input_dict.get(REPORTS_KEY, [])),
-        }
+                report = [newest]
+        # The report goes along: it names the span the statistics are of (TFX 1.16's
+        # StatisticsGen copies a span property the Examples do not carry).
+        return {STATISTICS_KEY: previous, CURRENT_KEY: current, REPORTS_KEY: report}

@@ -179,6 +179,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         previous_statistics=previous_statistics.outputs[resolvers.STATISTICS_KEY],
+        previous_report=previous_statistics.outputs[resolvers.REPORTS_KEY],
         serving_statistics=serving_statistics,
         warn_only=",".join(validation.warn_only),
         drift_thresholds=json.dumps(validation.drift.for_features(config.features), sort_keys=True),

@@ -237,9 +237,10 @@ class RunSummary:
             for span, reason in sorted(self.rejected_spans.items()):
                 lines.append(f"  span {span} rejected, left out of the window: {reason}")
             lines.append("")
-        lines.append(f"  {'component':<24}{'result':<10}{'seconds':>8}")
+        width = max([len(node.node_id) for node in self.nodes] + [22]) + 2
+        lines.append(f"  {'component':<{width}}{'result':<10}{'seconds':>8}")
         for node in self.nodes:
-            lines.append(f"  {node.node_id:<24}{node.state:<10}{node.seconds:>8.1f}")
+            lines.append(f"  {node.node_id:<{width}}{node.state:<10}{node.seconds:>8.1f}")
         lines.append("")
         if self.data_gate_report:
             lines += [self.data_gate_report, ""]

@@ -228,7 +228,7 @@ def test_drift_baseline_is_the_newest_older_span_that_passed() -> None:
     result = _previous([examples[3]], statistics, reports)
     assert [s.id for s in result[STATISTICS_KEY]] == [51]
     assert result[CURRENT_KEY] == [examples[3]]
-    assert result[REPORTS_KEY] == reports
+    assert result[REPORTS_KEY] == [reports[1]]
 
 
 def test_drift_baseline_never_is_the_current_span_or_a_newer_one() -> None:
@@ -242,4 +242,4 @@ def test_drift_baseline_never_is_the_current_span_or_a_newer_one() -> None:
 
 def test_no_drift_baseline_on_the_first_span() -> None:
     result = _previous([_examples(1, 10)], [_statistics(50)], [])
-    assert result[STATISTICS_KEY] == []
+    assert result[STATISTICS_KEY] == [] and result[REPORTS_KEY] == []
