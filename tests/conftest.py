@@ -1,13 +1,20 @@
-"""Shared fixtures: paths of the repository and small generated click data."""
+"""Shared fixtures: paths of the repository, small generated click data, and one
+session-wide sequence of real pipeline runs for the tests that read its results."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+    from pipeline.summary import RunSummary
 
 # TensorFlow's C++ INFO lines add nothing to test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,3 +41,67 @@ def write_click_spans(
     from pipeline import clickgen
 
     return clickgen.write_spans(root, start=start, days=days, rows=rows, seed=11)
+
+
+E2E_START = datetime.date(2026, 11, 1)
+
+
+@dataclasses.dataclass
+class Runs:
+    """Three real runs of the clicks pipeline on generated data, in one store.
+
+    ``first`` (two days: the older one is validated by a backfill, the newer one
+    trained on and pushed), ``rerun`` (nothing new: all cache hits) and
+    ``new_span`` (a third day: retrained, evaluated against the first model).
+    """
+
+    config: PipelineConfig
+    first: RunSummary
+    rerun: RunSummary
+    new_span: RunSummary
+    versions_after_first: list[str]
+    versions_after_rerun: list[str]
+    models_after_first: int
+    models_after_rerun: int
+
+
+def _versions(config: PipelineConfig) -> list[str]:
+    return sorted(p.name for p in config.push_dir.iterdir()) if config.push_dir.exists() else []
+
+
+def _count(config: PipelineConfig, type_name: str) -> int:
+    from pipeline import metadata
+
+    return len(metadata.open_store(config).get_artifacts_by_type(type_name))
+
+
+@pytest.fixture(scope="session")
+def clicks_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The session's shared pipeline runs (see :class:`Runs`); treat as read-only."""
+    from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides
+    from pipeline.local_runner import run
+
+    root = tmp_path_factory.mktemp("clicks")
+    write_click_spans(root / "data", days=2, rows=2500, start=E2E_START)
+    config = with_env_overrides(
+        load_config(DEFAULT_CONFIG),
+        {"PIPELINE_DATA_ROOT": str(root / "data"), "PIPELINE_OUTPUT_ROOT": str(root / "out")},
+    )
+    first = run(config)
+    versions_after_first = _versions(config)
+    models_after_first = _count(config, "Model")
+    rerun = run(config)
+    versions_after_rerun = _versions(config)
+    models_after_rerun = _count(config, "Model")
+    write_click_spans(root / "data", days=1, rows=2500, start=E2E_START + datetime.timedelta(days=2))
+    new_span = run(config)
+    return Runs(
+        config,
+        first,
+        rerun,
+        new_span,
+        versions_after_first,
+        versions_after_rerun,
+        models_after_first,
+        models_after_rerun,
+    )

@@ -1,14 +1,13 @@
 """End to end: the whole pipeline under LocalDagRunner on small generated click data.
 
-One module-scoped sequence of real runs (first run, rerun with nothing new, run after
-a new span) is shared by the assertions below, as TFX's own
-penguin_pipeline_local_e2e_test does with its repeated runs.
+One session-wide sequence of real runs (first run, rerun with nothing new, run after
+a new span; ``clicks_runs`` in conftest.py) is shared by the assertions below, as
+TFX's own penguin_pipeline_local_e2e_test does with its repeated runs.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime
 from pathlib import Path
 
@@ -19,14 +18,11 @@ from tfx.components.example_gen import utils as example_gen_utils
 
 from pipeline import metadata
 from pipeline import nodes as topology
-from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config, with_env_overrides
-from pipeline.local_runner import run
-from pipeline.summary import RunSummary
-from tests.conftest import write_click_spans
+from tests.conftest import E2E_START as START
+from tests.conftest import Runs
 
 pytestmark = pytest.mark.e2e
 
-START = datetime.date(2026, 11, 1)
 COMPONENTS = {
     topology.EXAMPLE_GEN,
     topology.STATISTICS_GEN,
@@ -45,52 +41,9 @@ def _span(day: datetime.date) -> int:
     return example_gen_utils.date_to_span_number(day.year, day.month, day.day)
 
 
-@dataclasses.dataclass
-class Runs:
-    config: PipelineConfig
-    first: RunSummary
-    rerun: RunSummary
-    new_span: RunSummary
-    versions_after_first: list[str]
-    versions_after_rerun: list[str]
-    models_after_first: int
-    models_after_rerun: int
-
-
-def _versions(config: PipelineConfig) -> list[str]:
-    return sorted(p.name for p in config.push_dir.iterdir()) if config.push_dir.exists() else []
-
-
-def _count(config: PipelineConfig, type_name: str) -> int:
-    return len(metadata.open_store(config).get_artifacts_by_type(type_name))
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    root = tmp_path_factory.mktemp("clicks")
-    write_click_spans(root / "data", days=2, rows=2500, start=START)
-    config = with_env_overrides(
-        load_config(DEFAULT_CONFIG),
-        {"PIPELINE_DATA_ROOT": str(root / "data"), "PIPELINE_OUTPUT_ROOT": str(root / "out")},
-    )
-    first = run(config)
-    versions_after_first = _versions(config)
-    models_after_first = _count(config, "Model")
-    rerun = run(config)
-    versions_after_rerun = _versions(config)
-    models_after_rerun = _count(config, "Model")
-    write_click_spans(root / "data", days=1, rows=2500, start=START + datetime.timedelta(days=2))
-    new_span = run(config)
-    return Runs(
-        config,
-        first,
-        rerun,
-        new_span,
-        versions_after_first,
-        versions_after_rerun,
-        models_after_first,
-        models_after_rerun,
-    )
+def runs(clicks_runs: Runs) -> Runs:
+    return clicks_runs
 
 
 def test_first_run_executes_every_component(runs: Runs) -> None:
