@@ -54,7 +54,19 @@ class DataGateReport(types.Artifact):
 
 
 class DataGateError(RuntimeError):
-    """Blocking anomalies were found; the message is the one-paragraph report."""
+    """Something blocks; the message is one paragraph, ``report`` the full report.
+
+    TFX deletes a failed execution's output directory, so the full report (every
+    finding, every distance and threshold) travels with the error to the runner,
+    which writes it to the run's report file.
+
+    Attributes:
+        report: The full multi-line report.
+    """
+
+    def __init__(self, paragraph: str, report: str) -> None:
+        super().__init__(paragraph)
+        self.report = report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,4 +437,4 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     if blocking:
         # The one-paragraph form: blocking lines only (the file has everything).
         head = text.splitlines()[0]
-        raise DataGateError(" | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]))
+        raise DataGateError(" | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]), text)

@@ -13,6 +13,7 @@ as the local runner does, so ML Metadata has one layout whichever runner ran.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from typing import Any, Mapping
 
@@ -93,7 +94,14 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
         local_runner.check_inputs(config, span)
         local_runner.backfill(config, connection, up_to=span)
     ir = launch.compile_pipeline(config, connection, run_id=context["dag_run"].run_id, span=span)
-    launch.launch_nodes(ir, only=[node_id])
+    from components.data_gate import DataGateError
+
+    try:
+        launch.launch_nodes(ir, only=[node_id])
+    except DataGateError as error:
+        # The task log keeps the gate's full report (TFX deletes the failed output).
+        logging.error("Data gate report:\n%s", error.report)
+        raise
 
 
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:

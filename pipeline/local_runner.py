@@ -19,7 +19,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.v1.orchestration import LocalDagRunner
 
-from components.data_gate import REPORT_FILE as GATE_REPORT_FILE
+from components.data_gate import DataGateError
 from pipeline import csv_check, launch, metadata, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
@@ -173,7 +173,7 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
             problem = csv_check.diagnose([spans.newest_span(config)[1]])
             reason = f"the span's CSV cannot be read, {problem}" if problem else reason
         elif failed and failed[0].node_id == DATA_GATE:
-            details = _gate_report(config, failed[0].execution_id)
+            details = _gate_report(error)
         message = (
             f"Pipeline {config.pipeline_name!r} stopped: {where} failed: {reason}. "
             f"Nothing was pushed by this run and the served model is unchanged; the "
@@ -204,14 +204,15 @@ def run_dir(config: PipelineConfig, run_id: str) -> Path:
     return Path(config.outputs.pipeline_root) / "runs" / run_id.replace(":", "-")
 
 
-def _gate_report(config: PipelineConfig, execution_id: int) -> str:
-    # A failed execution's outputs are not published to MLMD, but TFX wrote them to
-    # <pipeline_root>/<node>/<output key>/<execution id> all the same.
-    path = (
-        Path(config.outputs.pipeline_root) / DATA_GATE / "report_artifact" / str(execution_id)
-        / GATE_REPORT_FILE
-    )
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+def _gate_report(error: BaseException) -> str:
+    # The full report rides on the DataGateError (TFX removes a failed execution's
+    # output directory, report file included).
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DataGateError):
+            return seen.report
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def _write_report(
