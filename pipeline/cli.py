@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {run,schema,generate,example-data}``.
+"""Command line: ``python -m pipeline {run,lineage,rollback,schema,generate,example-data}``.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from pipeline.config import (
     DEFAULT_CONFIG,
@@ -24,6 +24,9 @@ from pipeline.config import (
     load_config,
     with_env_overrides,
 )
+
+if TYPE_CHECKING:
+    import ml_metadata as mlmd
 
 
 def _load(args: argparse.Namespace) -> PipelineConfig:
@@ -94,6 +97,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)\n"
         f"Report:        {run_dir(config, summary.run_id) / REPORT_FILE}"
     )
+    return 0
+
+
+def _open(args: argparse.Namespace) -> tuple[PipelineConfig, mlmd.MetadataStore]:
+    """The config and its ML Metadata store (SQLite, or MySQL from MLMD_MYSQL_*)."""
+    config = _load(args)
+    _route_logs(None, verbose=False)
+    from pipeline import metadata
+
+    return config, metadata.open_store(config)
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    config, store = _open(args)
+    from pipeline.ops import lineage
+
+    try:
+        item = lineage.lineage(store, config, args.version)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(lineage.to_json(item) if args.json else lineage.format_lineage(item))
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    config, store = _open(args)
+    from pipeline.ops import lineage, rollback
+
+    try:
+        result = rollback.rollback(store, config, args.to)
+    except (LookupError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(lineage.to_json(result) if args.json else rollback.format_rollback(result))
     return 0
 
 
@@ -178,6 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(schema)
     schema.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     schema.set_defaults(func=_cmd_schema)
+
+    lineage = commands.add_parser(
+        "lineage", help="what produced a served model version (default: the one served now)"
+    )
+    with_config(lineage)
+    lineage.add_argument("version", nargs="?", help="a pushed version (default: the served one)")
+    lineage.add_argument("--json", action="store_true", help="print JSON for scripts")
+    lineage.set_defaults(func=_cmd_lineage)
+
+    rollback = commands.add_parser(
+        "rollback", help="republish an earlier blessed version as the newest serving version"
+    )
+    with_config(rollback)
+    rollback.add_argument(
+        "--to", help="the version to republish (default: the previous blessed model)"
+    )
+    rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
+    rollback.set_defaults(func=_cmd_rollback)
 
     generate = commands.add_parser("generate", help="write synthetic click-log spans")
     generate.add_argument("--out", required=True, help="directory of <YYYY-MM-DD>/clicks.csv spans")

@@ -1,0 +1,73 @@
+"""``python -m pipeline lineage`` and ``rollback`` on real runs, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import cli
+from tests.conftest import Runs
+
+pytestmark = pytest.mark.e2e
+
+
+def _args(root: Path, runs: Runs) -> list[str]:
+    return ["--data-root", str(runs.config.data.input_base), "--output-root", str(root)]
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_lineage_rollback_lineage(
+    clicks_runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A copy of the runs' outputs: the rollback writes a version and an execution.
+    original = clicks_runs.config.outputs.pipeline_root.parents[1]
+    root = tmp_path / "out"
+    shutil.copytree(original, root)
+    served = Path(clicks_runs.new_span.pushed_destination).name
+    first = Path(clicks_runs.first.pushed_destination).name
+
+    code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs))
+    assert code == 0
+    assert f"version {served} (served)" in out
+    assert "rollback: no" in out
+
+    code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs), "--json")
+    assert code == 0
+    described = json.loads(out)
+    assert described["version"] == served and described["served"] is True
+
+    code, out, _ = _main(capsys, "rollback", *_args(root, clicks_runs), "--json")
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["to_version"] == first
+    new_version = result["new_version"]
+    assert int(new_version) > int(served)
+    assert (root / "serving" / "clicks" / new_version / "saved_model.pb").is_file()
+
+    code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs))
+    assert code == 0
+    assert f"version {new_version} (served)" in out
+    assert f"republishes version {first}" in out
+
+    # The original outputs were not touched.
+    assert not (original / "serving" / "clicks" / new_version).exists()
+
+
+def test_unknown_version_is_a_clear_error(
+    clicks_runs: Runs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = clicks_runs.config.outputs.pipeline_root.parents[1]
+    code, _, err = _main(capsys, "lineage", *_args(root, clicks_runs), "123")
+    assert code == 2
+    assert err.startswith("error: ") and "123" in err
+    code, _, err = _main(capsys, "rollback", *_args(root, clicks_runs), "--to", "123")
+    assert code == 2
+    assert err.startswith("error: ") and "123" in err
