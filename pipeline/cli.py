@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {run,lineage,rollback,schema,generate,example-data}``.
+"""Command line: ``python -m pipeline {run,runs,diff,lineage,rollback,schema,generate,example-data}``.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -109,6 +109,28 @@ def _open(args: argparse.Namespace) -> tuple[PipelineConfig, mlmd.MetadataStore]
     return config, metadata.open_store(config)
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    config, store = _open(args)
+    from pipeline.ops import history
+
+    records = history.list_runs(store, config.pipeline_name)[: args.limit]
+    print(history.to_json(records) if args.json else history.format_runs(records))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    config, store = _open(args)
+    from pipeline.ops import history
+
+    try:
+        diff = history.diff_runs(store, config.pipeline_name, args.run_a, args.run_b)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(history.to_json(diff) if args.json else history.format_diff(diff))
+    return 0
+
+
 def _cmd_lineage(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.ops import lineage
@@ -216,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(schema)
     schema.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     schema.set_defaults(func=_cmd_schema)
+
+    runs = commands.add_parser("runs", help="run history from ML Metadata, newest first")
+    with_config(runs)
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    runs.add_argument("--json", action="store_true", help="print JSON for scripts")
+    runs.set_defaults(func=_cmd_runs)
+
+    diff = commands.add_parser("diff", help="what differs between two runs")
+    with_config(diff)
+    diff.add_argument("run_a", help="a run id (see `runs`)")
+    diff.add_argument("run_b", help="another run id")
+    diff.add_argument("--json", action="store_true", help="print JSON for scripts")
+    diff.set_defaults(func=_cmd_diff)
 
     lineage = commands.add_parser(
         "lineage", help="what produced a served model version (default: the one served now)"

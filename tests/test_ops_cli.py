@@ -1,4 +1,4 @@
-"""``python -m pipeline lineage`` and ``rollback`` on real runs, tables and JSON."""
+"""``python -m pipeline runs|diff|lineage|rollback`` on real runs, tables and JSON."""
 
 from __future__ import annotations
 
@@ -71,3 +71,28 @@ def test_unknown_version_is_a_clear_error(
     code, _, err = _main(capsys, "rollback", *_args(root, clicks_runs), "--to", "123")
     assert code == 2
     assert err.startswith("error: ") and "123" in err
+
+
+def test_runs_and_diff(clicks_runs: Runs, capsys: pytest.CaptureFixture[str]) -> None:
+    root = clicks_runs.config.outputs.pipeline_root.parents[1]
+    code, out, _ = _main(capsys, "runs", *_args(root, clicks_runs))
+    assert code == 0
+    assert out.splitlines()[0].startswith("run id")
+    assert clicks_runs.new_span.run_id in out and clicks_runs.first.run_id in out
+
+    code, out, _ = _main(capsys, "runs", *_args(root, clicks_runs), "--json")
+    records = {r["run_id"]: r for r in json.loads(out)}
+    pushed = Path(clicks_runs.first.pushed_destination).name
+    assert records[clicks_runs.first.run_id]["pushed_version"] == pushed
+    assert records[clicks_runs.first.run_id]["status"] == "succeeded"
+
+    code, out, _ = _main(
+        capsys, "diff", *_args(root, clicks_runs), clicks_runs.first.run_id, clicks_runs.new_span.run_id
+    )
+    assert code == 0
+    assert "spans added:" in out and "code version: same" in out
+
+    code, out, _ = _main(
+        capsys, "diff", *_args(root, clicks_runs), clicks_runs.first.run_id, "no-such-run", "--json"
+    )
+    assert code == 2
