@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {run,runs,diff,lineage,rollback,schema,generate,example-data}``.
+"""Command line: ``python -m pipeline {run,runs,diff,lineage,rollback,metrics,schema,generate,example-data}``.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -128,6 +128,27 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(history.to_json(diff) if args.json else history.format_diff(diff))
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _route_logs(None, verbose=False)
+    from prometheus_client import generate_latest, start_http_server
+
+    from pipeline import metadata
+    from pipeline.ops import monitoring
+
+    registry = monitoring.registry(config, lambda: metadata.open_store(config))
+    if args.textfile:
+        monitoring.write_textfile(args.textfile, config, lambda: metadata.open_store(config))
+        print(f"Wrote {args.textfile}")
+    elif args.serve:
+        server, thread = start_http_server(args.port, addr=args.addr, registry=registry)
+        print(f"Serving Prometheus metrics on http://{args.addr}:{server.server_port}/metrics", flush=True)
+        thread.join()
+    else:
+        print(generate_latest(registry).decode(), end="")
     return 0
 
 
@@ -269,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
     rollback.set_defaults(func=_cmd_rollback)
+
+    metrics = commands.add_parser(
+        "metrics", help="the pipeline's health as Prometheus metrics (stdout, --serve or --textfile)"
+    )
+    with_config(metrics)
+    target = metrics.add_mutually_exclusive_group()
+    target.add_argument("--serve", action="store_true", help="serve /metrics over HTTP until stopped")
+    target.add_argument("--textfile", help="write a .prom file for node_exporter's textfile collector")
+    metrics.add_argument("--port", type=int, default=9108, help="with --serve (default %(default)s)")
+    metrics.add_argument("--addr", default="0.0.0.0", help="with --serve (default %(default)s)")
+    metrics.set_defaults(func=_cmd_metrics)
 
     generate = commands.add_parser("generate", help="write synthetic click-log spans")
     generate.add_argument("--out", required=True, help="directory of <YYYY-MM-DD>/clicks.csv spans")

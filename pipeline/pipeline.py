@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from components import resolvers
 from components.data_gate import DataGate, DataGateReport
 from components.preprocessing import FEATURES_KEY
+from components.pusher import AtomicPusher
 from components.resolvers import (
     CANDIDATE_KEY,
     LatestBlessedOtherModelStrategy,
@@ -251,8 +252,9 @@ def create_pipeline(
     ).with_id(EVALUATOR)
 
     # Given the blessing, the Pusher runs every time and records "not pushed" for an
-    # unblessed model instead of silently not running.
-    pusher = tfx.components.Pusher(
+    # unblessed model instead of silently not running. TFX's Pusher, pushing through
+    # a staging directory and a rename so TF Serving never sees a partial version.
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

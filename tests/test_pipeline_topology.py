@@ -210,6 +210,15 @@ def test_baseline_resolver_strategy(components) -> None:
     assert props["resolver_class"] is LatestBlessedOtherModelStrategy
 
 
+def test_pusher_is_tfx_pusher_with_the_atomic_executor(components) -> None:
+    from tfx.components import Pusher
+
+    from components.pusher import AtomicPusherExecutor
+
+    assert isinstance(components["Pusher"], Pusher)
+    assert components["Pusher"].executor_spec.executor_class is AtomicPusherExecutor
+
+
 def test_pusher_pushes_to_the_serving_dir(components, config: PipelineConfig) -> None:
     destination = proto_utils.json_to_proto(
         components["Pusher"].exec_properties["push_destination"], pusher_pb2.PushDestination()
