@@ -204,7 +204,7 @@ def _record_unblessed_push(store: mlmd.MetadataStore, config: PipelineConfig, ve
     """Records a push of ``version`` whose blessing says not blessed (Pusher-like)."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    pusher_type = next(t for t in store.get_execution_types() if t.name.endswith(".Pusher"))
+    pusher_type = next(t for t in store.get_execution_types() if t.name.endswith("Pusher"))
     model = store.get_artifacts_by_type("Model")[-1]
     blessing = pb.Artifact(type_id=store.get_artifact_type("ModelBlessing").id, uri="/nowhere")
     blessing.custom_properties["blessed"].int_value = 0
