@@ -83,6 +83,8 @@ def test_graph_layers_follow_the_longest_upstream_path() -> None:
 def test_fmt_and_esc() -> None:
     assert report.fmt(None) == "-" and report.fmt(3) == "3" and report.fmt(0.123456) == "0.1235"
     assert report.esc("<&>") == "&lt;&amp;&gt;"
+    assert report.metric_text("example_count", 502.0) == "502"
+    assert report.metric_text("auc", 0.8125) == "0.8125"
 
 
 # ---------------------------------------------------------------------------------
@@ -224,4 +226,5 @@ def test_report_screenshot(chromium: str, report_file: Path, tmp_path: Path, rep
     # A blank page compresses to a few KB; tables, charts and a graph do not.
     assert len(data) > 50_000
     if os.environ.get("UPDATE_RUN_REPORT_PNG") == "1":
+        (repo / "docs").mkdir(exist_ok=True)
         shutil.copyfile(png, repo / "docs" / "run-report.png")

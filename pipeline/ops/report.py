@@ -130,6 +130,21 @@ def fmt(value: float | int | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def metric_text(name: str, value: float | None) -> str:
+    """Formats a metric: counts as integers, everything else with four digits.
+
+    Args:
+        name: The metric name (TFMA's key, e.g. ``example_count``).
+        value: Its value, or None.
+
+    Returns:
+        The cell text.
+    """
+    if value is not None and name.endswith("count") and float(value).is_integer():
+        return str(int(value))
+    return fmt(value)
+
+
 def bar_width(value: float, scale: float, width: float) -> float:
     """The length of a bar for ``value`` on an axis where ``scale`` fills ``width``.
 
@@ -719,8 +734,8 @@ def _evaluation_section(
     names = sorted(set(summary.metrics) | set(baseline))
     rows = "".join(
         f'<tr id="metric-{esc(name)}"><td>{esc(name)}</td>'
-        f'<td class="num">{fmt(summary.metrics.get(name))}</td>'
-        f'<td class="num">{fmt(baseline.get(name))}</td></tr>'
+        f'<td class="num">{metric_text(name, summary.metrics.get(name))}</td>'
+        f'<td class="num">{metric_text(name, baseline.get(name))}</td></tr>'
         for name in names
     )
     parts.append(
@@ -732,7 +747,7 @@ def _evaluation_section(
         head = "".join(f"<th>{esc(c)}</th>" for c in columns)
         body = "".join(
             f'<tr class="slice"><td>{esc(s.name)}</td>'
-            + "".join(f'<td class="num">{fmt(s.metrics.get(c))}</td>' for c in columns)
+            + "".join(f'<td class="num">{metric_text(c, s.metrics.get(c))}</td>' for c in columns)
             + "</tr>"
             for s in slices
         )
@@ -795,7 +810,7 @@ def svg_lineage(
     Returns:
         An ``<svg id="lineage">`` element whose boxes are ``<g data-node=...>``.
     """
-    box_w, box_h, row_h = 200, 30, 58
+    box_w, box_h, row_h = 240, 30, 58
     by_layer: dict[int, list[Box]] = {}
     for box in boxes:
         by_layer.setdefault(box.layer, []).append(box)
@@ -820,10 +835,12 @@ def svg_lineage(
         x1, y1, x2, y2 = sx + box_w / 2, sy + box_h, tx + box_w / 2, ty
         mid = (y1 + y2) / 2
         dash = ' stroke-dasharray="4 3"' if dashed else ""
+        # Edges that skip rows cross other boxes; a lighter grey keeps the graph legible.
+        stroke = "#666" if abs(ty - sy) <= row_h else "#aaa"
         parts.append(
             f'<path class="edge" data-from="{esc(source)}" data-to="{esc(target)}" '
             f'd="M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}" '
-            f'fill="none" stroke="#666" stroke-width="1.2"'
+            f'fill="none" stroke="{stroke}" stroke-width="1.2"'
             f"{dash} marker-end=\"url(#arrow)\"/>"
         )
     for box in boxes:
@@ -831,7 +848,7 @@ def svg_lineage(
         parts.append(
             f'<g class="box" data-node="{esc(box.key)}"><rect x="{x:.1f}" y="{y:.1f}" '
             f'width="{box_w}" height="{box_h}" rx="5" fill="{esc(box.fill)}" stroke="#555"/>'
-            f'<text x="{x + box_w / 2:.1f}" y="{y + 19:.1f}" font-size="12" '
+            f'<text x="{x + box_w / 2:.1f}" y="{y + 19:.1f}" font-size="11.5" '
             f'text-anchor="middle">{esc(box.label)}</text></g>'
         )
     parts.append("</svg>")
@@ -922,12 +939,14 @@ def render_run_report(store: mlmd.MetadataStore, config: PipelineConfig, run_id:
         if s is not None
     ) if TRANSFORM in by_node else []
 
-    new_span = _span(statistics) if _span(statistics) is not None else _span(examples)
+    # Statistics artifacts carry no span; the gate's examples and previous report do.
+    gate_examples = _artifact(store, by_node, DATA_GATE, "examples", _Event.INPUT) or examples
+    previous_report = _artifact(store, by_node, DATA_GATE, "previous_report", _Event.INPUT)
     data = _statistics_section(
         _load_statistics(statistics.uri if statistics else None),
         _load_statistics(previous.uri if previous else None),
-        new_span,
-        _span(previous),
+        _span(gate_examples),
+        _span(previous_report),
     )
     distances = read_distances(os.path.join(report.uri, DISTANCES_FILE)) if report else []
     slices, baseline = load_slices(evaluation.uri) if evaluation else ([], {})
