@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline {run,runs,diff,lineage,rollback,metrics,schema,generate,example-data}``.
+"""Command line: ``python -m pipeline {run,runs,diff,lineage,rollback,report,metrics,schema,generate,example-data}``.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -95,7 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"\nPipeline root: {config.outputs.pipeline_root}\n"
         f"ML Metadata:   {metadata.describe(metadata.connection_config(config))}\n"
         f"Serving dir:   {config.push_dir} (TF Serving layout: <model>/<version>/)\n"
-        f"Report:        {run_dir(config, summary.run_id) / REPORT_FILE}"
+        f"Report:        {run_dir(config, summary.run_id) / REPORT_FILE} (and report.html)"
     )
     return 0
 
@@ -128,6 +128,28 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(history.to_json(diff) if args.json else history.format_diff(diff))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    config, store = _open(args)
+    from pipeline.local_runner import HTML_REPORT_FILE, run_dir
+    from pipeline.ops import history, report
+
+    run_id = args.run_id
+    if run_id is None:
+        runs = [r for r in history.list_runs(store, config.pipeline_name) if r.kind == "run"]
+        if not runs:
+            print(f"error: pipeline {config.pipeline_name!r} has no runs in ML Metadata", file=sys.stderr)
+            return 2
+        run_id = runs[0].run_id
+    path = Path(args.out) if args.out else run_dir(config, run_id) / HTML_REPORT_FILE
+    try:
+        report.write_run_report(store, config, run_id, path)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 
@@ -290,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
     rollback.set_defaults(func=_cmd_rollback)
+
+    report = commands.add_parser(
+        "report", help="write a run's HTML report (default: the newest run; Airflow runs too)"
+    )
+    with_config(report)
+    report.add_argument("run_id", nargs="?", help="a run id (see `runs`)")
+    report.add_argument("--out", help="file to write (default: the run's output directory)")
+    report.set_defaults(func=_cmd_report)
 
     metrics = commands.add_parser(
         "metrics", help="the pipeline's health as Prometheus metrics (stdout, --serve or --textfile)"

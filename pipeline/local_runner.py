@@ -26,6 +26,7 @@ from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
 
 REPORT_FILE = "report.txt"
+HTML_REPORT_FILE = "report.html"
 
 
 class PipelineRunError(RuntimeError):
@@ -128,7 +129,9 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     """Fills the rolling window, runs every node once, and summarises the run.
 
     The summary (or the failure paragraph with the data gate's full report) is
-    also written to ``<pipeline_root>/runs/<run id>/report.txt``.
+    also written to ``<pipeline_root>/runs/<run id>/report.txt``, and the run's HTML
+    report (statistics against the previous span, drift, evaluation, lineage graph)
+    to ``report.html`` beside it.
 
     Args:
         config: The pipeline config (with any runner overrides applied).
@@ -180,6 +183,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
             f"report is in {report_path} and the full traceback in {log_path}."
         )
         _write_report(report_path, summary, message, details)
+        if summary is not None:
+            _write_html_report(config, connection, run_id)
         raise PipelineRunError(message, summary, log_path, report_path) from error
     summary = summarize_run(
         mlmd.MetadataStore(connection), config.pipeline_name, run_id, launch.node_ids(ir)
@@ -188,6 +193,7 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         summary, backfilled_spans=tuple(backfilled), rejected_spans=rejected
     )
     _write_report(report_path, summary)
+    _write_html_report(config, connection, run_id)
     return summary
 
 
@@ -213,6 +219,20 @@ def _gate_report(error: BaseException) -> str:
             return seen.report
         seen = seen.__cause__ or seen.__context__
     return ""
+
+
+def _write_html_report(
+    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, run_id: str
+) -> None:
+    # The HTML page is a view of what ML Metadata recorded; failing to draw it must
+    # not turn a finished run into a failed one, so it is logged, not raised.
+    from pipeline.ops import report
+
+    path = run_dir(config, run_id) / HTML_REPORT_FILE
+    try:
+        report.write_run_report(mlmd.MetadataStore(connection), config, run_id, path)
+    except Exception:  # noqa: BLE001 - logged with its traceback; the run's result stands
+        logging.exception("Could not write the HTML run report %s", path)
 
 
 def _write_report(

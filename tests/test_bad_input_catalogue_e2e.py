@@ -288,6 +288,7 @@ def test_bad_day_is_stopped_cleanly(catalogue: Catalogue, name: str) -> None:
         report_path = Path(error.split("the report is in ", 1)[1].split(" and the full", 1)[0])
         report = report_path.read_text()
         assert error[len("error: "):] in report
+        assert outcome.run_context in (report_path.parent / "report.html").read_text()
         if case.failed_node == nodes.DATA_GATE:
             if case.schema_anomaly or name == "drifted_day":
                 # The gate's full report: every compared feature's distance and threshold.

@@ -96,3 +96,17 @@ def test_runs_and_diff(clicks_runs: Runs, capsys: pytest.CaptureFixture[str]) ->
         capsys, "diff", *_args(root, clicks_runs), clicks_runs.first.run_id, "no-such-run", "--json"
     )
     assert code == 2
+
+
+def test_report_command_writes_the_html_page(
+    clicks_runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = clicks_runs.config.outputs.pipeline_root.parents[1]
+    out = tmp_path / "page.html"
+    code, printed, _ = _main(
+        capsys, "report", *_args(root, clicks_runs), clicks_runs.first.run_id, "--out", str(out)
+    )
+    assert code == 0 and printed.strip() == str(out)
+    assert clicks_runs.first.run_id in out.read_text()
+    code, _, err = _main(capsys, "report", *_args(root, clicks_runs), "no-such-run")
+    assert code == 2 and "no-such-run" in err

@@ -233,3 +233,13 @@ def test_metadata_layout_is_pipeline_run_node(runs: Runs) -> None:
         if c.type == "node"
     }
     assert executed == COMPONENTS | RESOLVERS
+
+
+def test_every_run_writes_its_text_and_html_reports(runs: Runs) -> None:
+    from pipeline.local_runner import HTML_REPORT_FILE, REPORT_FILE, run_dir
+
+    for summary in (runs.first, runs.rerun, runs.new_span):
+        directory = run_dir(runs.config, summary.run_id)
+        assert (directory / REPORT_FILE).read_text().startswith(f"Pipeline 'clicks', run {summary.run_id}")
+        page = (directory / HTML_REPORT_FILE).read_text()
+        assert summary.run_id in page and "<svg" in page
