@@ -57,6 +57,13 @@ def test_lineage_rollback_lineage(
     assert f"version {new_version} (served)" in out
     assert f"republishes version {first}" in out
 
+    # The run history shows the rollback as its own entry.
+    code, out, _ = _main(capsys, "runs", *_args(root, clicks_runs), "--json")
+    newest = json.loads(out)[0]
+    assert newest["kind"] == "rollback" and newest["run_id"] == result["run_id"]
+    assert newest["pushed_version"] == new_version
+    assert newest["reason"] == f"republished version {first}"
+
     # The original outputs were not touched.
     assert not (original / "serving" / "clicks" / new_version).exists()
 

@@ -25,6 +25,8 @@ from typing import Any, Iterable, Mapping
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE
+
 from pipeline.nodes import (
     DATA_GATE,
     EVALUATOR,
@@ -220,7 +222,11 @@ class _Run:
 
 
 def _pipeline_node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
-    """Maps execution id -> node id for every execution of the pipeline."""
+    """Maps execution id -> node id for every execution of the pipeline.
+
+    Rollbacks (``python -m pipeline rollback``) are no TFX node: they are recorded
+    in the pipeline context only, and listed under the node id ``Rollback``.
+    """
     prefix = f"{pipeline_name}."
     node_of: dict[int, str] = {}
     for context in store.get_contexts_by_type(NODE_CONTEXT):
@@ -229,6 +235,12 @@ def _pipeline_node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[in
         node_id = context.name[len(prefix):]
         for execution in store.get_executions_by_context(context.id):
             node_of[execution.id] = node_id
+    pipeline = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+    rollback_types = {t.id for t in store.get_execution_types() if t.name == ROLLBACK_TYPE}
+    if pipeline is not None and rollback_types:
+        for execution in store.get_executions_by_context(pipeline.id):
+            if execution.type_id in rollback_types:
+                node_of[execution.id] = ROLLBACK_TYPE
     return node_of
 
 
@@ -377,6 +389,21 @@ def _record(store: mlmd.MetadataStore, run: _Run) -> RunRecord:
             blessed = _custom(blessing[0], "blessed") == 1
 
     pushed_version: str | None = None
+    rollback = run.by_node.get(ROLLBACK_TYPE)
+    if rollback is not None:
+        pushed = _output_artifacts(store, rollback.id, PUSHED_MODEL_KEY)
+        return RunRecord(
+            run_id=run.run_id,
+            kind="rollback",
+            started=_utc(started),
+            duration_seconds=round(max(ended - started, 0) / 1000.0, 3),
+            status=status,
+            spans=(),
+            blessed=None,
+            pushed_version=str(_custom(pushed[0], "pushed_version")) if pushed else None,
+            stopped_by=None,
+            reason=f"republished version {_custom(pushed[0], ROLLBACK_OF)}" if pushed else None,
+        )
     pusher = run.by_node.get(PUSHER)
     # Only a Pusher that executed pushed in this run; a cache hit reuses an old push
     # (the same rule as RunSummary.pushed).
