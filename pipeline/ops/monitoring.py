@@ -24,7 +24,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EVALUATOR, EXAMPLE_VALIDATOR
 from pipeline.ops import history, lineage
-from pipeline.summary import overall_metrics
+from pipeline.summary import _output_artifacts, overall_metrics
 
 # Per-run series are kept to the newest runs: label values must stay bounded.
 RECENT_RUNS = 20
@@ -45,19 +45,8 @@ def _node_executions(
     return sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
 
 
-def _artifacts(
-    store: mlmd.MetadataStore, execution_id: int, kind: int, key: str
-) -> list[metadata_store_pb2.Artifact]:
-    ids = [
-        event.artifact_id
-        for event in store.get_events_by_execution_ids([execution_id])
-        if event.type == kind and any(step.key == key for step in event.path.steps)
-    ]
-    return store.get_artifacts_by_id(ids) if ids else []
-
-
 def _span_of(store: mlmd.MetadataStore, execution_id: int) -> int | None:
-    examples = _artifacts(store, execution_id, metadata_store_pb2.Event.INPUT, "examples")
+    examples = _output_artifacts(store, execution_id, "examples", input_side=True)
     if not examples or "span" not in examples[0].custom_properties:
         return None
     return examples[0].custom_properties["span"].int_value
@@ -178,7 +167,7 @@ class PipelineCollector(Collector):
             if execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
                 continue
             span = _span_of_statistics(store, execution.id)
-            outputs = _artifacts(store, execution.id, metadata_store_pb2.Event.OUTPUT, "anomalies")
+            outputs = _output_artifacts(store, execution.id, "anomalies")
             if span is not None and outputs:
                 per_span[span] = _anomalous_features(outputs[0].uri)
         for span in sorted(per_span)[-RECENT_SPANS:]:
@@ -206,7 +195,7 @@ class PipelineCollector(Collector):
             if span is None:
                 continue
             verdicts[span] = 1.0 if state == metadata_store_pb2.Execution.COMPLETE else 0.0
-            reports = _artifacts(store, execution.id, metadata_store_pb2.Event.OUTPUT, "report_artifact")
+            reports = _output_artifacts(store, execution.id, "report_artifact")
             count = _drifted_features(reports[0].uri) if reports else None
             if count is not None:
                 drift[span] = count
@@ -230,8 +219,8 @@ class PipelineCollector(Collector):
         ]
         if evaluated:
             newest = evaluated[-1]
-            outputs = _artifacts(store, newest.id, metadata_store_pb2.Event.OUTPUT, "evaluation")
-            blessing = _artifacts(store, newest.id, metadata_store_pb2.Event.OUTPUT, "blessing")
+            outputs = _output_artifacts(store, newest.id, "evaluation")
+            blessing = _output_artifacts(store, newest.id, "blessing")
             blessed = bool(blessing) and blessing[0].custom_properties["blessed"].int_value == 1
             if outputs:
                 artifact = outputs[0]
@@ -254,7 +243,7 @@ class PipelineCollector(Collector):
 
 def _span_of_statistics(store: mlmd.MetadataStore, execution_id: int) -> int | None:
     # ExampleValidator's input is the statistics; their producer read the Examples.
-    statistics = _artifacts(store, execution_id, metadata_store_pb2.Event.INPUT, "statistics")
+    statistics = _output_artifacts(store, execution_id, "statistics", input_side=True)
     if not statistics:
         return None
     producers = [
