@@ -25,7 +25,8 @@ from typing import Any, Iterable, Mapping
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE
+# to_json is shared with lineage (one serialisation for every --json output).
+from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE, to_json  # noqa: F401
 
 from pipeline.nodes import (
     DATA_GATE,
@@ -660,30 +661,6 @@ def diff_runs(store: mlmd.MetadataStore, pipeline_name: str, run_a: str, run_b: 
 
 
 # ------------------------------------------------------------------------ rendering
-
-
-def _plain(obj: Any) -> Any:
-    # Like dataclasses.asdict, but also for lists of dataclasses and with str keys.
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(item) for item in obj]
-    return obj
-
-
-def to_json(obj: Any) -> str:
-    """Renders records or a diff as JSON with a stable key order.
-
-    Args:
-        obj: A :class:`RunRecord`, a list of them, a :class:`RunDiff`, or any
-            dataclass / JSON-compatible value.
-
-    Returns:
-        Indented JSON, keys sorted (tuples become lists).
-    """
-    return json.dumps(_plain(obj), sort_keys=True, indent=2)
 
 
 def _yes_no(value: bool | None) -> str:

@@ -47,6 +47,7 @@ from pipeline.summary import (
     RUN_CONTEXT,
     ModelGate,
     RunSummary,
+    _slice_name,
     summarize_run,
 )
 
@@ -423,15 +424,6 @@ class SliceMetrics:
 
     name: str
     metrics: Mapping[str, float]
-
-
-def _slice_name(slice_key: Any) -> str:
-    parts = []
-    for single in slice_key.single_slice_keys:
-        kind = single.WhichOneof("kind")
-        value = getattr(single, kind) if kind else ""
-        parts.append(f"{single.column}={value.decode() if isinstance(value, bytes) else value}")
-    return ", ".join(parts) or "overall"
 
 
 def load_slices(evaluation_uri: str) -> tuple[list[SliceMetrics], dict[str, float]]:
