@@ -679,6 +679,21 @@ def _slice_checks(
     return tuple(checks)
 
 
+def _bound(threshold: Any, field: str) -> float | None:
+    """A TFMA threshold's bound (``lower_bound``, ``upper_bound``, ``absolute``), if set.
+
+    Args:
+        threshold: A ``GenericValueThreshold`` or ``GenericChangeThreshold``, or None.
+        field: The bound's field name.
+
+    Returns:
+        The bound's value, or None when there is no threshold or the field is unset.
+    """
+    if threshold is None or not threshold.HasField(field):
+        return None
+    return getattr(threshold, field).value
+
+
 def _slice_check(
     slice_key: tuple[Any, ...],
     spec: Any,
@@ -708,26 +723,14 @@ def _slice_check(
         slice=", ".join(f"{column}={value}" for column, value in slice_key),
         spec=_spec_name(spec),
         value=values.get(key),
-        lower_bound=(
-            value_threshold.lower_bound.value
-            if value_threshold is not None and value_threshold.HasField("lower_bound")
-            else None
-        ),
-        upper_bound=(
-            value_threshold.upper_bound.value
-            if value_threshold is not None and value_threshold.HasField("upper_bound")
-            else None
-        ),
+        lower_bound=_bound(value_threshold, "lower_bound"),
+        upper_bound=_bound(value_threshold, "upper_bound"),
         value_passed=verdict(value_threshold, key, "value_threshold"),
         baseline_value=(
             None if baseline is None else values.get(key.make_baseline_key(baseline))
         ),
         change=values.get(diff_key) if baseline is not None else None,
-        allowed_change=(
-            change_threshold.absolute.value
-            if change_threshold is not None and change_threshold.HasField("absolute")
-            else None
-        ),
+        allowed_change=_bound(change_threshold, "absolute"),
         higher_is_better=(
             getattr(change_threshold, "direction", None) != tfma.MetricDirection.LOWER_IS_BETTER
         ),
@@ -809,26 +812,14 @@ def model_gate(evaluation_uri: str, blessed: bool | None) -> ModelGate | None:
         metric=class_name or key.name,
         metric_key=key.name,
         value=values.get(key),
-        lower_bound=(
-            value_threshold.lower_bound.value
-            if value_threshold is not None and value_threshold.HasField("lower_bound")
-            else None
-        ),
-        upper_bound=(
-            value_threshold.upper_bound.value
-            if value_threshold is not None and value_threshold.HasField("upper_bound")
-            else None
-        ),
+        lower_bound=_bound(value_threshold, "lower_bound"),
+        upper_bound=_bound(value_threshold, "upper_bound"),
         value_passed=verdict(value_threshold, key),
         baseline_value=(
             None if baseline is None else values.get(key.make_baseline_key(baseline))
         ),
         change=values.get(diff_key) if baseline is not None else None,
-        allowed_change=(
-            change_threshold.absolute.value
-            if change_threshold is not None and change_threshold.HasField("absolute")
-            else None
-        ),
+        allowed_change=_bound(change_threshold, "absolute"),
         higher_is_better=change_direction != tfma.MetricDirection.LOWER_IS_BETTER,
         change_passed=verdict(change_threshold, diff_key),
         blessed=blessed,
