@@ -27,6 +27,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 
 from components import resolvers
+from components.distances import Distance, from_anomalies
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
 STATISTICS_FILE = "FeatureStats.pb"  # what StatisticsGen writes per split
@@ -41,10 +42,6 @@ _MEASURE_KINDS = {
         anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
     ),
     "l_infinity": anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH),
-}
-_MEASURE_NAMES = {
-    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon divergence",
-    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity distance",
 }
 
 
@@ -153,38 +150,6 @@ def findings(
     return sorted(merged.values(), key=lambda f: (not f.blocking, f.feature))
 
 
-@dataclasses.dataclass(frozen=True)
-class Distance:
-    """One feature's measured distance between two datasets and its limit.
-
-    Attributes:
-        comparison: ``drift`` (previous span) or ``skew`` (serving data).
-        feature: The feature.
-        measure: Human-readable measure name (``Jensen-Shannon divergence``, ...).
-        value: The distance TFDV measured.
-        threshold: The configured limit.
-    """
-
-    comparison: str
-    feature: str
-    measure: str
-    value: float
-    threshold: float
-
-    @property
-    def exceeded(self) -> bool:
-        """Whether the distance is over its limit."""
-        return self.value > self.threshold
-
-    def line(self) -> str:
-        """Renders the distance as one report line."""
-        relation = ">" if self.exceeded else "<="
-        return (
-            f"{self.feature}: {self.comparison} {self.measure} {self.value:.4f} "
-            f"{relation} threshold {self.threshold:.4f}"
-        )
-
-
 def comparator_schema(
     schema: schema_pb2.Schema,
     drift: Mapping[str, tuple[str, float]],
@@ -247,24 +212,7 @@ def measure_distances(
     result = tfdv.validate_statistics(
         statistics, schema, previous_statistics=previous, serving_statistics=serving
     )
-    distances = []
-    for info in result.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for comparison, measurements in (
-            ("drift", info.drift_measurements),
-            ("skew", info.skew_measurements),
-        ):
-            for measurement in measurements:
-                distances.append(
-                    Distance(
-                        comparison,
-                        feature,
-                        _MEASURE_NAMES.get(measurement.type, "distance"),
-                        measurement.value,
-                        measurement.threshold,
-                    )
-                )
-    return result, sorted(distances, key=lambda d: (d.comparison, d.feature))
+    return result, from_anomalies(result)
 
 
 def distance_findings(

@@ -133,7 +133,7 @@ def _row(dom: str, row_id: str) -> str:
     return _text(match.group(1))
 
 
-def _drift_distances(clicks_runs: Runs) -> list[report.DriftDistance]:
+def _drift_distances(clicks_runs: Runs) -> list[report.Distance]:
     """The DataGate's DriftSkew.pbtxt of the run, found through ML Metadata."""
     from ml_metadata.proto import metadata_store_pb2
 
@@ -152,7 +152,7 @@ def _drift_distances(clicks_runs: Runs) -> list[report.DriftDistance]:
         )
     )
     out = events(store, gate.id, "report_artifact", metadata_store_pb2.Event.OUTPUT)
-    return report.read_distances(Path(out[0].uri) / report.DISTANCES_FILE)
+    return report.read_distances(Path(out[0].uri) / report.DISTANCES_FILE) or []
 
 
 @pytest.mark.e2e

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
+from components import distances
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EVALUATOR, EXAMPLE_VALIDATOR
 from pipeline.ops import history, lineage
@@ -69,20 +70,11 @@ def _anomalous_features(uri: str) -> int:
 
 
 def _drifted_features(uri: str) -> int | None:
-    from google.protobuf import text_format
-
-    path = os.path.join(uri, "DriftSkew.pbtxt")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        measured = text_format.Parse(handle.read(), anomalies_pb2.Anomalies())
-    if not any(info.drift_measurements for info in measured.drift_skew_info):
+    measured = distances.read(os.path.join(uri, "DriftSkew.pbtxt"))
+    drift = [d for d in measured or () if d.comparison == "drift"]
+    if not drift:
         return None  # nothing to compare with (the first span) or drift turned off
-    return sum(
-        1
-        for info in measured.drift_skew_info
-        if any(m.value > m.threshold for m in info.drift_measurements)
-    )
+    return len({d.feature for d in drift if d.exceeded})
 
 
 class PipelineCollector(Collector):

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import ml_metadata as mlmd
-from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
 
+from components.distances import Distance
+from components.distances import read as read_distances
 from pipeline.config import PipelineConfig
 from pipeline.nodes import (
     DATA_GATE,
@@ -359,61 +360,6 @@ def _load_anomalies(uri: str | None) -> dict[str, Any]:
 
 
 @dataclasses.dataclass(frozen=True)
-class DriftDistance:
-    """One measured drift or skew distance (from the DataGate's ``DriftSkew.pbtxt``).
-
-    Attributes:
-        comparison: ``drift`` or ``skew``.
-        feature: The feature path, dot-joined.
-        measure: The TFDV measurement type name (e.g. ``JENSEN_SHANNON_DIVERGENCE``).
-        value: The distance.
-        threshold: The limit it was compared with.
-    """
-
-    comparison: str
-    feature: str
-    measure: str
-    value: float
-    threshold: float
-
-    @property
-    def exceeded(self) -> bool:
-        """Whether the distance is over its limit (what the gate blocks on)."""
-        return self.value > self.threshold
-
-
-def read_distances(path: str | os.PathLike[str]) -> list[DriftDistance]:
-    """Reads the drift and skew distances the DataGate recorded.
-
-    Args:
-        path: A ``DriftSkew.pbtxt`` (TFDV Anomalies text proto).
-
-    Returns:
-        The distances sorted by comparison and feature; empty if the file is missing.
-    """
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    if not os.path.exists(path):
-        return []
-    parsed = anomalies_pb2.Anomalies()
-    with open(path, encoding="utf-8") as handle:
-        text_format.Parse(handle.read(), parsed)
-    names = anomalies_pb2.DriftSkewInfo.Measurement.Type
-    found = []
-    for info in parsed.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for comparison, measurements in (
-            ("drift", info.drift_measurements),
-            ("skew", info.skew_measurements),
-        ):
-            for m in measurements:
-                found.append(
-                    DriftDistance(comparison, feature, names.Name(m.type), m.value, m.threshold)
-                )
-    return sorted(found, key=lambda d: (d.comparison, d.feature, d.measure))
-
-
-@dataclasses.dataclass(frozen=True)
 class SliceMetrics:
     """The candidate's metrics on one slice.
 
@@ -657,7 +603,7 @@ def _anomalies_section(anomalies: Mapping[str, Any]) -> str:
     )
 
 
-def _drift_section(distances: Sequence[DriftDistance], gate_report: str) -> str:
+def _drift_section(distances: Sequence[Distance], gate_report: str) -> str:
     parts = []
     if distances:
         rows = "".join(
@@ -970,7 +916,7 @@ def render_run_report(store: mlmd.MetadataStore, config: PipelineConfig, run_id:
         _span(gate_examples),
         _span(previous_report),
     )
-    distances = read_distances(os.path.join(report.uri, DISTANCES_FILE)) if report else []
+    distances = (read_distances(os.path.join(report.uri, DISTANCES_FILE)) or []) if report else []
     slices, baseline = load_slices(evaluation.uri) if evaluation else ([], {})
     serving = any(node.startswith("Serving") for node in by_node)
 
