@@ -39,7 +39,8 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher import STAGING_PREFIX, AtomicPusherExecutor
-from pipeline import metadata
+from pipeline import metadata, output_check
+from tests.test_output_check import Mount, needs_mount, tmpfs  # noqa: F401 - the fixture
 
 if TYPE_CHECKING:
     from tests.conftest import Runs
@@ -290,3 +291,48 @@ def test_control_tfx_plain_pusher_is_seen_incomplete(
     # looking during the push can tell.
     for version in versions:
         assert watcher.problem(watcher.base / version) is None
+
+
+@needs_mount
+def test_a_push_that_runs_out_of_space_leaves_no_version(
+    clicks_runs: Runs, tmp_path: Path, tmpfs: Mount
+) -> None:
+    model, blessing = _blessed_model(clicks_runs)
+    source = Path(model.uri) / "Format-Serving"
+    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    # Room for most of the model but not all of it: the copy fails part-way with ENOSPC.
+    mount = tmpfs("serving", size=f"{size * 3 // 4 // 1024}k")
+    results = {}
+    for name, executor_class in (
+        ("atomic", AtomicPusherExecutor),
+        ("tfx", tfx_pusher_executor.Executor),
+    ):
+        base = mount / name
+        pushed = standard_artifacts.PushedModel()
+        pushed.uri = str(tmp_path / f"pushed-{name}")
+        destination = pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
+        )
+        with pytest.raises(Exception) as caught:
+            executor_class().Do(
+                {
+                    standard_component_specs.MODEL_KEY: [model],
+                    standard_component_specs.MODEL_BLESSING_KEY: [blessing],
+                },
+                {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
+                {
+                    standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(
+                        destination
+                    )
+                },
+            )
+        assert output_check.disk_full(caught.value), caught.value
+        results[name] = sorted(p.name for p in base.iterdir()) if base.exists() else []
+    print(f"\nafter ENOSPC mid-push: atomic left {results['atomic']}, TFX left {results['tfx']}")
+    assert results["atomic"] == []  # no version, no staging directory
+    # The control: TFX's own Pusher leaves a numeric version TF Serving would try to load.
+    (version,) = results["tfx"]
+    assert version.isdigit()
+    problem = Watcher(mount / "tfx", source).problem(mount / "tfx" / version)
+    print(f"TFX's version {version}: {problem}")
+    assert problem is not None
