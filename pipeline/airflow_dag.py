@@ -83,10 +83,13 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     Raises:
         Exception: The component's error, so Airflow marks the try failed and retries.
     """
-    from pipeline import launch, local_runner, metadata, spans
+    from pipeline import launch, local_runner, metadata, output_check, spans
 
     environ = _runtime_environ()
     config = with_env_overrides(load_config(config_path), environ)
+    # Every task: each may run on another worker, and a disk fills up between tasks;
+    # ExampleGen's check stops a run at its first task, before it records anything.
+    output_check.check_outputs(config, environ)
     day = context["logical_date"].date()
     span = spans.span_for_date(config, day)
     connection = metadata.connection_config(config, environ)

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from pipeline import output_check
 from pipeline.config import (
     DEFAULT_CONFIG,
     ENV_DATA_ROOT,
@@ -75,6 +76,9 @@ def _route_logs(config: PipelineConfig | None, verbose: bool) -> Path | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
+    # Before the log file goes into the pipeline root; the flag counts as its variable.
+    flags = {ENV_OUTPUT_ROOT: args.output_root} if args.output_root else {}
+    output_check.check_outputs(config, {**os.environ, **flags})
     log_path = _route_logs(config, args.verbose)
     from pipeline.local_runner import REPORT_FILE, PipelineRunError, run, run_dir
 
@@ -446,6 +450,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, FileNotFoundError, output_check.OutputCheckError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -195,11 +195,15 @@ class OutputsConfig:
         pipeline_root: TFX pipeline root; every artifact lives below it.
         metadata_path: SQLite ML Metadata database (MySQL is a runner concern).
         serving_dir: Pusher writes ``<serving_dir>/<model_name>/<version>/``.
+        min_free_mb: Free space (MiB) each of pipeline root, serving dir and the
+            SQLite metadata directory must have before a run starts
+            (:mod:`pipeline.output_check`); 0 checks only that they can be written.
     """
 
     pipeline_root: Path
     metadata_path: Path
     serving_dir: Path
+    min_free_mb: int = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,12 +360,17 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
     validation = _validation(_section(raw, "validation", required=False), features, path)
 
     outputs_raw = _section(raw, "outputs")
-    _check_keys("outputs", outputs_raw, {"root", "pipeline_root", "metadata_path", "serving_dir"})
+    _check_keys(
+        "outputs",
+        outputs_raw,
+        {"root", "pipeline_root", "metadata_path", "serving_dir", "min_free_mb"},
+    )
     root = path(outputs_raw.get("root", "outputs"))
     outputs = OutputsConfig(
         pipeline_root=path(outputs_raw.get("pipeline_root", root / "pipelines" / name)),
         metadata_path=path(outputs_raw.get("metadata_path", root / "metadata" / f"{name}.sqlite")),
         serving_dir=path(outputs_raw.get("serving_dir", root / "serving")),
+        min_free_mb=_min_free_mb(outputs_raw.get("min_free_mb", OutputsConfig.min_free_mb)),
     )
     beam_args = raw.get("beam_args") or []
     if not isinstance(beam_args, list):
@@ -461,6 +470,16 @@ def _slice_thresholds(raw: Any, known_columns: set[str]) -> tuple[SliceThreshold
             )
         result.append(threshold)
     return tuple(result)
+
+
+def _min_free_mb(value: Any) -> int:
+    """Parses ``outputs.min_free_mb`` (a whole number of MiB, 0 or more)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            "outputs.min_free_mb must be a whole number of MiB >= 0 (the free space pipeline "
+            f"root, serving dir and metadata directory need before a run; 0: none), got {value!r}"
+        )
+    return value
 
 
 def _export(raw: Mapping[str, Any]) -> ExportConfig:
@@ -595,7 +614,8 @@ def with_env_overrides(
         data = dataclasses.replace(data, input_base=Path(env[ENV_DATA_ROOT]).resolve())
     if env.get(ENV_OUTPUT_ROOT):
         root = Path(env[ENV_OUTPUT_ROOT]).resolve()
-        outputs = OutputsConfig(
+        outputs = dataclasses.replace(
+            outputs,
             pipeline_root=root / "pipelines" / config.pipeline_name,
             metadata_path=root / "metadata" / f"{config.pipeline_name}.sqlite",
             serving_dir=root / "serving",

@@ -20,7 +20,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import DataGateError
-from pipeline import csv_check, launch, metadata, spans
+from pipeline import csv_check, launch, metadata, output_check, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
@@ -144,7 +144,9 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     Raises:
         FileNotFoundError: If there is no span to ingest or no schema file; nothing ran.
         PipelineRunError: If a component fails.
+        OutputCheckError: If an output directory is unwritable or short of space.
     """
+    output_check.check_outputs(config, environ)  # before anything is recorded or pushed
     check_inputs(config)
     connection = metadata.connection_config(config, environ)
     for directory in (config.outputs.pipeline_root, config.outputs.serving_dir):
@@ -160,7 +162,7 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
         log_path = Path(config.outputs.pipeline_root) / "last_failure.log"
-        log_path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        log_note = _save(log_path, "".join(traceback.format_exception(error)))
         logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)
         summary = _summary_or_none(config, connection, run_id, ir)
         if summary is not None:
@@ -169,7 +171,7 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
             )
         failed = [n for n in summary.nodes if n.state == "failed"] if summary else []
         where = f"component {failed[0].node_id}" if failed else "the pipeline"
-        reason = short_reason(error)
+        reason = short_reason(error) + output_check.disk_full_note(config, error, environ)
         details = ""
         if failed and failed[0].node_id == EXAMPLE_GEN:
             # Beam's CSV errors name neither the file nor the line; find them.
@@ -180,9 +182,15 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         message = (
             f"Pipeline {config.pipeline_name!r} stopped: {where} failed: {reason}. "
             f"Nothing was pushed by this run and the served model is unchanged; the "
-            f"report is in {report_path} and the full traceback in {log_path}."
+            f"report is in {report_path} and the full traceback in {log_path}{log_note}."
         )
-        _write_report(report_path, summary, message, details)
+        try:
+            _write_report(report_path, summary, message, details)
+        except OSError as write_error:  # a full disk must not hide the paragraph
+            message = message.replace(
+                f"report is in {report_path}",
+                f"report could not be written to {report_path} ({write_error.strerror})",
+            )
         if summary is not None:
             _write_html_report(config, connection, run_id)
         raise PipelineRunError(message, summary, log_path, report_path) from error
@@ -208,6 +216,15 @@ def run_dir(config: PipelineConfig, run_id: str) -> Path:
         ``<pipeline_root>/runs/<run id with ':' made '-'>``.
     """
     return Path(config.outputs.pipeline_root) / "runs" / run_id.replace(":", "-")
+
+
+def _save(path: Path, text: str) -> str:
+    # The failure paragraph must survive a full or read-only disk: say what was lost.
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return f" (could not be written: {error.strerror})"
+    return ""
 
 
 def _gate_report(error: BaseException) -> str:
