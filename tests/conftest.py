@@ -9,9 +9,10 @@ import datetime
 import io
 import logging
 import os
+import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
@@ -142,3 +143,39 @@ def clicks_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         models_after_first,
         models_after_rerun,
     )
+
+
+Mount = Callable[..., Path]
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path, request: pytest.FixtureRequest) -> Mount:
+    """Mounts small tmpfs filesystems under ``tmp_path``; all unmounted at teardown."""
+    mounted: list[Path] = []
+
+    def unmount_all() -> None:
+        for path in reversed(mounted):
+            if subprocess.run(["umount", str(path)], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", str(path)], check=False)
+
+    request.addfinalizer(unmount_all)
+
+    def mount(name: str, size: str = "1m", read_only: bool = False) -> Path:
+        path = tmp_path / name
+        path.mkdir(parents=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode:
+            pytest.fail(
+                f"cannot mount a tmpfs at {path}: {result.stderr.strip()}; the output-check "
+                "tests need root (CAP_SYS_ADMIN), as CI has"
+            )
+        mounted.append(path)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        return path
+
+    return mount

@@ -40,10 +40,9 @@ from tfx.utils import proto_utils
 
 from components.pusher import STAGING_PREFIX, AtomicPusherExecutor
 from pipeline import metadata, output_check
-from tests.test_output_check import Mount, needs_mount, tmpfs  # noqa: F401 - the fixture
 
 if TYPE_CHECKING:
-    from tests.conftest import Runs
+    from tests.conftest import Mount, Runs
 
 pytestmark = pytest.mark.e2e
 
@@ -293,7 +292,6 @@ def test_control_tfx_plain_pusher_is_seen_incomplete(
         assert watcher.problem(watcher.base / version) is None
 
 
-@needs_mount
 def test_a_push_that_runs_out_of_space_leaves_no_version(
     clicks_runs: Runs, tmp_path: Path, tmpfs: Mount
 ) -> None:

@@ -13,10 +13,8 @@ import datetime
 import errno
 import os
 import sqlite3
-import subprocess
 import types
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
@@ -33,49 +31,7 @@ from pipeline.config import (
     with_env_overrides,
 )
 from pipeline.output_check import OutputCheckError
-from tests.conftest import E2E_START, run_cli, write_click_spans
-
-Mount = Callable[..., Path]
-
-
-def _can_mount() -> bool:
-    return os.geteuid() == 0
-
-
-needs_mount = pytest.mark.skipif(
-    not _can_mount(), reason="mounting a tmpfs needs root (CAP_SYS_ADMIN)"
-)
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path, request: pytest.FixtureRequest) -> Mount:
-    """Mounts small tmpfs filesystems under ``tmp_path``; all unmounted at teardown."""
-    mounted: list[Path] = []
-
-    def unmount_all() -> None:
-        for path in reversed(mounted):
-            if subprocess.run(["umount", str(path)], capture_output=True).returncode:
-                subprocess.run(["umount", "-l", str(path)], check=False)
-
-    request.addfinalizer(unmount_all)
-
-    def mount(name: str, size: str = "1m", read_only: bool = False) -> Path:
-        path = tmp_path / name
-        path.mkdir(parents=True)
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode:
-            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-        mounted.append(path)
-        if read_only:
-            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
-        return path
-
-    return mount
-
+from tests.conftest import E2E_START, Mount, run_cli, write_click_spans
 
 def fill(directory: Path) -> None:
     """Writes zeros into ``directory`` until its filesystem has no space left."""
@@ -171,7 +127,6 @@ def test_each_directory_names_the_setting_that_chose_it(tmp_path: Path) -> None:
 # --- real read-only and full filesystems -----------------------------------------
 
 
-@needs_mount
 def test_a_read_only_serving_dir_is_refused_naming_dir_variable_and_os_error(
     tmpfs: Mount, tmp_path: Path
 ) -> None:
@@ -192,7 +147,6 @@ def test_a_read_only_serving_dir_is_refused_naming_dir_variable_and_os_error(
     assert not (mount / "serving").exists()
 
 
-@needs_mount
 def test_a_read_only_metadata_directory_is_checked_without_creating_it(
     tmpfs: Mount, tmp_path: Path
 ) -> None:
@@ -214,7 +168,6 @@ def test_a_read_only_metadata_directory_is_checked_without_creating_it(
     assert not (tmp_path / "md").exists()
 
 
-@needs_mount
 def test_a_full_pipeline_root_fails_the_probe_with_enospc(tmpfs: Mount, tmp_path: Path) -> None:
     mount = tmpfs("full")
     (mount / "pipe").mkdir()
@@ -230,7 +183,6 @@ def test_a_full_pipeline_root_fails_the_probe_with_enospc(tmpfs: Mount, tmp_path
     assert list((mount / "pipe").iterdir()) == []  # the probe file did not stay
 
 
-@needs_mount
 def test_too_little_free_space_names_min_free_mb(tmpfs: Mount, tmp_path: Path) -> None:
     mount = tmpfs("small", size="2m")
     env = {ENV_OUTPUT_ROOT: str(mount)}
@@ -248,7 +200,6 @@ def test_too_little_free_space_names_min_free_mb(tmpfs: Mount, tmp_path: Path) -
     output_check.check_outputs(lowered, env)
 
 
-@needs_mount
 def test_real_disk_full_errors_are_recognised_and_reported_in_one_line(tmpfs: Mount) -> None:
     import tensorflow as tf
 
@@ -298,7 +249,6 @@ def one_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@needs_mount
 def test_cli_run_with_a_full_serving_dir_records_and_pushes_nothing(
     tmpfs: Mount, tmp_path: Path, one_day: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -325,7 +275,6 @@ def test_cli_run_with_a_full_serving_dir_records_and_pushes_nothing(
     assert not (tmp_path / "out" / "pipelines" / "clicks" / "logs").exists()
 
 
-@needs_mount
 def test_local_run_with_a_read_only_pipeline_root_leaves_the_served_model_alone(
     tmpfs: Mount, tmp_path: Path, one_day: Path, served: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -355,7 +304,6 @@ def test_local_run_with_a_read_only_pipeline_root_leaves_the_served_model_alone(
     assert _snapshot(served) == before
 
 
-@needs_mount
 def test_airflow_first_task_fails_on_a_read_only_serving_dir(
     tmpfs: Mount, tmp_path: Path, one_day: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -383,7 +331,6 @@ def test_airflow_first_task_fails_on_a_read_only_serving_dir(
 
 
 @pytest.mark.e2e
-@needs_mount
 def test_a_disk_filling_up_mid_run_gives_one_paragraph_and_pushes_nothing(
     tmpfs: Mount, tmp_path: Path, one_day: Path
 ) -> None:
