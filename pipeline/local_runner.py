@@ -122,6 +122,8 @@ def backfill(
         try:
             launch.validate_span(config, connection, span, run_id)
         except Exception as error:  # noqa: BLE001 - reported in the summary; the run goes on
+            if run_owner.caused_by_ctrl_c(error):  # not the span's fault: stop
+                raise KeyboardInterrupt from error
             logging.warning("Span %s was rejected and stays out of the window", span, exc_info=error)
             rejected[span] = short_reason(error)
     return missing, rejected
@@ -165,6 +167,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         run_owner.claim(mlmd.MetadataStore(connection), run_id)
         LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
+        if run_owner.caused_by_ctrl_c(error):  # TensorFlow turns Ctrl-C into errors
+            raise _interrupted(config, connection, run_id, report_path) from None
         log_path = Path(config.outputs.pipeline_root) / "last_failure.log"
         log_path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
         logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)

@@ -54,7 +54,47 @@ INTERRUPTED_REASON = "interrupted (Ctrl-C)"
 # Exit code of a process ended by SIGINT, as shells report it (128 + 2).
 EXIT_INTERRUPTED = 130
 
+# After the main thread recorded a Ctrl-C and returned, how long interpreter
+# shutdown may take before the process is ended anyway.
+SHUTDOWN_SECONDS = 1.0
+
 _UNFINISHED = (Execution.NEW, Execution.RUNNING)
+
+# When this process got its first Ctrl-C (ms since the epoch), set by InterruptWatch.
+_ctrl_c_ms: int | None = None
+
+
+def ctrl_c_seen() -> int | None:
+    """When this process first got Ctrl-C under :class:`InterruptWatch`.
+
+    Returns:
+        Milliseconds since the epoch, or None.
+    """
+    return _ctrl_c_ms
+
+
+def caused_by_ctrl_c(error: BaseException) -> bool:
+    """Whether an exception is a Ctrl-C in disguise.
+
+    TensorFlow's C++ bindings turn a ``KeyboardInterrupt`` raised inside them into
+    a ``RuntimeError`` ("... REPLACED BY KeyboardInterrupt"), and TFX's launcher
+    then records an ordinary failure; Beam may wrap it too.
+
+    Args:
+        error: An exception a run raised.
+
+    Returns:
+        True if this process got Ctrl-C, or the exception (or one it was raised
+        from) is or names a ``KeyboardInterrupt``.
+    """
+    if _ctrl_c_ms is not None:
+        return True
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt) or "KeyboardInterrupt" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,7 +355,8 @@ def cancel_own(
     """Cancels the unfinished executions of every run this process owns.
 
     Used when this process is interrupted: each execution gets the custom
-    property ``interrupted`` holding ``reason``.
+    property ``interrupted`` holding ``reason``. Executions TFX recorded as FAILED
+    after the Ctrl-C (see :func:`caused_by_ctrl_c`) are canceled too.
 
     Args:
         store: The metadata store.
@@ -330,11 +371,20 @@ def cancel_own(
         return []
     me = this_process()
     node_of = _node_of(store, pipeline_name)
+    since = _ctrl_c_ms
     runs = []
     for context in store.get_contexts_by_type(RUN_CONTEXT):
         if owner_of(context) != me:
             continue
         executions = [e for e in store.get_executions_by_context(context.id) if e.id in node_of]
+        if since is not None:
+            # TFX recorded a Ctrl-C that TensorFlow turned into an error as FAILED.
+            for execution in executions:
+                if (
+                    execution.last_known_state == Execution.FAILED
+                    and execution.last_update_time_since_epoch >= since
+                ):
+                    execution.last_known_state = Execution.RUNNING  # canceled below
         if _cancel(store, executions, INTERRUPTED, reason, node_of, pipeline_root):
             runs.append(context.name)
     return runs
@@ -356,7 +406,9 @@ class InterruptWatch:
     Ctrl-C immediately. On the first, the main thread is given ``grace`` seconds to
     unwind (and record the interruption itself); if it has not finished by then,
     the watcher calls ``on_timeout`` (record the cancellation) and ends the process
-    with ``os._exit(130)``. A second Ctrl-C ends it at once (the next run's
+    with ``os._exit(130)``. When the main thread did unwind, the process still gets
+    only :data:`SHUTDOWN_SECONDS` to exit (Beam may leave threads that interpreter
+    shutdown would wait for). A second Ctrl-C ends it at once (the next run's
     :func:`reconcile` then marks what was left unfinished as abandoned).
 
     Use as a context manager in the main thread; elsewhere it does nothing.
@@ -401,10 +453,17 @@ class InterruptWatch:
             self._done.set()
             os.close(self._fds[1])  # wakes the watcher with EOF
             return
-        # Interrupted, and the main thread recorded it while unwinding. The
-        # deadline stays armed, without recording again: interpreter shutdown may
-        # still wait on threads Beam or TensorFlow left running.
+        # Interrupted, and the main thread recorded it while unwinding. Interpreter
+        # shutdown may still wait on threads Beam or TensorFlow left running (a
+        # Ctrl-C in Transform waited for the whole grace period), so the process
+        # gets SHUTDOWN_SECONDS to exit by itself before it is ended.
         self._on_timeout = lambda: None
+        threading.Thread(target=self._exit_soon, name="interrupt-exit", daemon=True).start()
+
+    def _exit_soon(self) -> None:
+        time.sleep(SHUTDOWN_SECONDS)
+        _flush()
+        os._exit(EXIT_INTERRUPTED)
 
     def _watch(self) -> None:
         assert self._fds is not None
@@ -418,8 +477,11 @@ class InterruptWatch:
                     continue
                 if self._first is not None:
                     _say("second Ctrl-C: exiting at once; the next run marks this run abandoned")
+                    _flush()
                     os._exit(EXIT_INTERRUPTED)
                 self._first = time.monotonic()
+                global _ctrl_c_ms  # noqa: PLW0603 - one process, one Ctrl-C moment
+                _ctrl_c_ms = int(time.time() * 1000)
                 threading.Thread(target=self._deadline, name="interrupt-deadline", daemon=True).start()
         finally:
             os.close(read_fd)
@@ -431,7 +493,17 @@ class InterruptWatch:
             self._on_timeout()
         except Exception:  # noqa: BLE001 - exiting anyway; the next run reconciles
             logging.exception("Could not record the interruption in ML Metadata")
+        _flush()
         os._exit(EXIT_INTERRUPTED)
+
+
+def _flush() -> None:
+    # os._exit skips Python's buffered stdio; what was printed must still appear.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed terminal must not stop the exit
+            pass
 
 
 def _say(line: str) -> None:

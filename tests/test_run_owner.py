@@ -231,3 +231,29 @@ def test_pusher_removes_only_dead_staging_dirs(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
     assert pusher.remove_dead_staging(str(tmp_path)) == [names[1]]
     assert sorted(os.listdir(tmp_path)) == sorted(names[:1] + names[2:])
+
+
+def test_a_ctrl_c_that_tensorflow_turned_into_an_error_is_an_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What TF's pybind11 layer raises when Ctrl-C lands in a traced function.
+    disguised = RuntimeError(
+        "pybind11::error_already_set: MISMATCH of original and normalized active exception "
+        "types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt: <EMPTY MESSAGE>"
+    )
+    assert run_owner.caused_by_ctrl_c(disguised)
+    assert not run_owner.caused_by_ctrl_c(ValueError("bad column"))
+
+    store = _store(tmp_path / "mlmd.sqlite")
+    run = run_owner.claim(store, "mine")
+    before = _execution(store, run, "Transform", Execution.FAILED)  # a real failure
+    time.sleep(0.05)
+    monkeypatch.setattr(run_owner, "_ctrl_c_ms", int(time.time() * 1000))
+    assert run_owner.caused_by_ctrl_c(ValueError("anything, once Ctrl-C was pressed"))
+    after = _execution(store, run, "Trainer", Execution.FAILED)  # TFX's record of the Ctrl-C
+
+    run_owner.cancel_own(store, PIPELINE)
+
+    assert _state(store, before).last_known_state == Execution.FAILED
+    assert _state(store, after).last_known_state == Execution.CANCELED
+    assert run_owner.INTERRUPTED in _state(store, after).custom_properties
