@@ -148,6 +148,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     Raises:
         FileNotFoundError: If there is no span to ingest or no schema file; nothing ran.
         PipelineRunError: If a component fails.
+        RunInterrupted: On Ctrl-C; the unfinished executions are CANCELED with
+            ``interrupted`` in ML Metadata (see :mod:`pipeline.run_owner`).
     """
     check_inputs(config)
     connection = metadata.connection_config(config, environ)
