@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from typing import Any, Dict, List
 
@@ -68,6 +69,58 @@ def _tflite_decision(
     return artifact, f"pushed ({os.path.getsize(path)} bytes): {reason}"
 
 
+def staging_name() -> str:
+    """A staging directory name naming its owner: ``.staging-<host>-<pid>-<uuid>``.
+
+    Returns:
+        The name (TF Serving ignores it: not a number).
+    """
+    return f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def remove_dead_staging(base: str) -> list[str]:
+    """Removes staging directories left by pushes whose process died on this host.
+
+    A push killed between its copy and its rename (SIGKILL, OOM, power cut) leaves
+    its staging directory behind; TF Serving ignores it, but it holds a whole
+    model. One whose owner is another host's process, or alive, is left alone.
+
+    Args:
+        base: The serving base directory.
+
+    Returns:
+        The directories removed.
+    """
+    host = socket.gethostname()
+    removed = []
+    for name in os.listdir(base):
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        owner_host, _, rest = name[len(STAGING_PREFIX):].rpartition("-")[0].rpartition("-")
+        if owner_host != host or not rest.isdigit() or _pid_alive(int(rest)):
+            continue
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rpartition(")")[2].split()[0]
+        return state not in ("Z", "X")  # a killed, unreaped process is dead
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: does the pid exist?
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
 class AtomicPusherExecutor(pusher_executor.Executor):
     """TFX's Pusher executor, pushing through a staging directory and a rename."""
 
@@ -98,7 +151,8 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                 self._mark_tflite(output_dict, False, "not pushed: not a local filesystem destination")
             return
         os.makedirs(base, exist_ok=True)
-        staging = os.path.join(base, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
+        remove_dead_staging(base)
+        staging = os.path.join(base, staging_name())
         staged = pusher_pb2.PushDestination()
         staged.CopyFrom(destination)
         staged.filesystem.base_directory = staging

@@ -74,6 +74,11 @@ def _route_logs(config: PipelineConfig | None, verbose: bool) -> Path | None:
     return path
 
 
+# After a Ctrl-C, how long the main thread may take to unwind before the watchdog
+# records the interruption itself and exits (pipeline.run_owner.InterruptWatch).
+INTERRUPT_GRACE_SECONDS = 5.0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     # Before the log file goes into the pipeline root; the flag counts as its variable.
@@ -86,8 +91,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"  data: {config.data.input_base}/{config.data.span_pattern}", flush=True)
     if log_path:
         print(f"  logs: {log_path}", flush=True)
+    from pipeline import run_owner
+    from pipeline.local_runner import RunInterrupted, record_interruption
+
+    def on_timeout() -> None:
+        # The main thread is stuck in C++ (Beam, TensorFlow): record it from here.
+        record_interruption(config)
+        print(
+            f"\ninterrupted: pipeline {config.pipeline_name!r} stopped by Ctrl-C; its "
+            "unfinished steps are recorded as canceled and nothing was pushed by this run",
+            file=sys.stderr, flush=True,
+        )
+
     try:
-        summary = run(config)
+        with run_owner.InterruptWatch(on_timeout, grace=INTERRUPT_GRACE_SECONDS):
+            summary = run(config)
+    except RunInterrupted as err:
+        print(f"\ninterrupted: {err}", file=sys.stderr, flush=True)
+        return run_owner.EXIT_INTERRUPTED
     except PipelineRunError as err:
         if err.summary is not None:
             print(err.summary.format(), file=sys.stderr)
@@ -442,7 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments (default ``sys.argv[1:]``).
 
     Returns:
-        The process exit code: 0 success, 1 pipeline failure, 2 bad config or input.
+        The process exit code: 0 success, 1 pipeline failure, 2 bad config or input,
+        130 interrupted (Ctrl-C).
     """
     args = build_parser().parse_args(argv)
     # google-cloud client libraries warn about Python 3.10 support on import; the
@@ -453,3 +475,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, output_check.OutputCheckError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before or after a run: nothing to record
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
+        return 130

@@ -115,8 +115,23 @@ def launch_nodes(ir: pipeline_pb2.Pipeline, only: Iterable[str] | None = None) -
         ).launch()
 
 
+def validation_run_id(span: int) -> str:
+    """Returns a new run id for a validation-only run of ``span``.
+
+    Args:
+        span: The span to validate.
+
+    Returns:
+        ``<timestamp>-validate-<span>``.
+    """
+    return f"{new_run_id()}-validate-{span}"
+
+
 def validate_span(
-    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, span: int
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    span: int,
+    run_id: str | None = None,
 ) -> str:
     """Ingests and validates one span (no training), as its own pipeline run.
 
@@ -128,6 +143,8 @@ def validate_span(
         config: The pipeline config.
         connection: The ML Metadata connection.
         span: The span to ingest.
+        run_id: The run id to record it under (default: a new
+            :func:`validation_run_id`).
 
     Returns:
         The run id it was recorded under.
@@ -135,6 +152,6 @@ def validate_span(
     Raises:
         Exception: Whatever a node raised (``DataGateError`` when the span is rejected).
     """
-    run_id = f"{new_run_id()}-validate-{span}"
+    run_id = run_id or validation_run_id(span)
     launch_nodes(compile_pipeline(config, connection, run_id, span=span), only=VALIDATION_NODES)
     return run_id

@@ -20,7 +20,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import DataGateError
-from pipeline import csv_check, launch, metadata, output_check, spans
+from pipeline import csv_check, launch, metadata, output_check, run_owner, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
@@ -117,9 +117,13 @@ def backfill(
     missing = [span for span in older if span not in have]
     rejected: dict[int, str] = {}
     for span in missing:
+        run_id = launch.validation_run_id(span)
+        run_owner.claim(store, run_id)
         try:
-            launch.validate_span(config, connection, span)
+            launch.validate_span(config, connection, span, run_id)
         except Exception as error:  # noqa: BLE001 - reported in the summary; the run goes on
+            if run_owner.caused_by_ctrl_c(error):  # not the span's fault: stop
+                raise KeyboardInterrupt from error
             logging.warning("Span %s was rejected and stays out of the window", span, exc_info=error)
             rejected[span] = short_reason(error)
     return missing, rejected
@@ -145,6 +149,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         FileNotFoundError: If there is no span to ingest or no schema file; nothing ran.
         PipelineRunError: If a component fails.
         OutputCheckError: If an output directory is unwritable or short of space.
+        RunInterrupted: On Ctrl-C; the unfinished executions are CANCELED with
+            ``interrupted`` in ML Metadata (see :mod:`pipeline.run_owner`).
     """
     output_check.check_outputs(config, environ)  # before anything is recorded or pushed
     check_inputs(config)
@@ -153,14 +159,21 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         Path(directory).mkdir(parents=True, exist_ok=True)
     run_id = launch.new_run_id()
     report_path = run_dir(config, run_id) / REPORT_FILE
+    # Executions a killed run left RUNNING become CANCELED/abandoned (run_owner).
+    run_owner.reconcile(
+        mlmd.MetadataStore(connection), config.pipeline_name, run_id, config.outputs.pipeline_root
+    )
     backfilled: list[int] = []
     rejected: dict[int, str] = {}
     ir = None
     try:
         backfilled, rejected = backfill(config, connection)
         ir = launch.compile_pipeline(config, connection, run_id)
+        run_owner.claim(mlmd.MetadataStore(connection), run_id)
         LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # noqa: BLE001 - re-raised as one paragraph, traceback kept
+        if run_owner.caused_by_ctrl_c(error):  # TensorFlow turns Ctrl-C into errors
+            raise _interrupted(config, connection, run_id, report_path) from None
         log_path = Path(config.outputs.pipeline_root) / "last_failure.log"
         log_note = _save(log_path, "".join(traceback.format_exception(error)))
         logging.error("Pipeline %s failed", config.pipeline_name, exc_info=error)
@@ -194,6 +207,9 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         if summary is not None:
             _write_html_report(config, connection, run_id)
         raise PipelineRunError(message, summary, log_path, report_path) from error
+    except KeyboardInterrupt:
+        # TFX's launcher catches Exception only: record the interruption here.
+        raise _interrupted(config, connection, run_id, report_path) from None
     summary = summarize_run(
         mlmd.MetadataStore(connection), config.pipeline_name, run_id, launch.node_ids(ir)
     )
@@ -203,6 +219,60 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     _write_report(report_path, summary)
     _write_html_report(config, connection, run_id)
     return summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C); what ran is recorded as CANCELED.
+
+    A ``KeyboardInterrupt``, so code that does not know it still stops.
+
+    Attributes:
+        report_path: The run's readable report.
+    """
+
+    def __init__(self, message: str, report_path: Path) -> None:
+        super().__init__(message)
+        self.report_path = report_path
+
+
+def _interrupted(
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    run_id: str,
+    report_path: Path,
+) -> RunInterrupted:
+    """Records an interrupted run: CANCELED executions and a one-line report."""
+    runs = record_interruption(config, connection)
+    what = f"the {len(runs)} unfinished step(s) were" if runs else "nothing was running;"
+    message = (
+        f"Pipeline {config.pipeline_name!r} was interrupted (Ctrl-C): {what} recorded as "
+        f"canceled in ML Metadata and nothing was pushed by this run (a push is a single "
+        f"rename: the served model is unchanged or complete); the next run reuses what "
+        f"finished. Report: {report_path}"
+    )
+    _write_report(report_path, None, message)
+    return RunInterrupted(message, report_path)
+
+
+def record_interruption(
+    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig | None = None
+) -> list[str]:
+    """Marks this process's unfinished executions CANCELED (``interrupted``).
+
+    Also what the CLI's Ctrl-C watchdog calls when the main thread does not unwind
+    in time.
+
+    Args:
+        config: The pipeline config.
+        connection: The ML Metadata connection (default: the config's).
+
+    Returns:
+        The ids of the runs that had unfinished executions.
+    """
+    store = mlmd.MetadataStore(connection or metadata.connection_config(config))
+    return run_owner.cancel_own(
+        store, config.pipeline_name, run_owner.INTERRUPTED_REASON, config.outputs.pipeline_root
+    )
 
 
 def run_dir(config: PipelineConfig, run_id: str) -> Path:

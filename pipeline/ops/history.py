@@ -28,6 +28,7 @@ from ml_metadata.proto import metadata_store_pb2
 # to_json is shared with lineage (one serialisation for every --json output).
 from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE, to_json  # noqa: F401
 
+from pipeline import run_owner
 from pipeline.nodes import (
     DATA_GATE,
     EVALUATOR,
@@ -85,15 +86,18 @@ class RunRecord:
         started: UTC ISO time of the run's earliest execution.
         duration_seconds: From the earliest execution's creation to the latest
             execution update.
-        status: ``succeeded``, ``failed`` (some execution FAILED or was canceled) or
-            ``running`` (some execution is still NEW/RUNNING: in progress, or its
-            process died before TFX could record the outcome).
+        status: ``succeeded``, ``failed`` (some execution FAILED or was canceled),
+            ``interrupted`` (stopped by Ctrl-C), ``abandoned`` (its process died,
+            e.g. SIGKILL, while a step ran; see :mod:`pipeline.run_owner`) or
+            ``running`` (some execution is still NEW/RUNNING: in progress, or a
+            process without an owner record died before TFX could record it).
         spans: The spans the run trained on (Transform's input examples), or for a
             run without Transform the span ExampleGen ingested.
         blessed: The Evaluator's blessing (None when it did not evaluate).
         pushed_version: The model version the Pusher pushed in this run, if any.
         stopped_by: Why the run did not (or would not) ship a model: ``data gate``,
-            ``model gate``, ``error in <node>``; None if nothing stopped it.
+            ``model gate``, ``error in <node>``, ``interrupted in <node>``,
+            ``abandoned in <node>``; None if nothing stopped it.
         reason: One line on the stop, when MLMD recorded one (else None).
     """
 
@@ -220,6 +224,8 @@ class _Run:
     run_id: str
     executions: tuple[Execution, ...]
     by_node: Mapping[str, Execution]
+    # Whether the run's owner process lives (pipeline.run_owner); None: can't tell.
+    owner_alive: bool | None = None
 
 
 def _pipeline_node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
@@ -275,7 +281,7 @@ def _runs(
         # is represented by its last attempt.
         for execution in sorted(executions, key=lambda e: e.id):
             by_node[node_of[execution.id]] = execution
-        runs.append(_Run(context.name, executions, by_node))
+        runs.append(_Run(context.name, executions, by_node, run_owner.owner_alive(context)))
     return runs
 
 
@@ -370,6 +376,31 @@ def _node_order(by_node: Mapping[str, Execution]) -> list[str]:
     return known + rest
 
 
+def _ended_early(run: _Run) -> tuple[str, str, str] | None:
+    """Status, "stopped by" and reason of a run that was killed or interrupted.
+
+    ``interrupted``: a Ctrl-C, recorded by the run itself. ``abandoned``: its process
+    died (SIGKILL, OOM, power cut) with executions unfinished, whether a later run
+    already marked them CANCELED (``run_owner.reconcile``) or not yet.
+    """
+    order = _node_order(run.by_node)
+    for key, status in ((run_owner.INTERRUPTED, "interrupted"), (run_owner.ABANDONED, "abandoned")):
+        for node in order:
+            execution = run.by_node[node]
+            if key in execution.custom_properties:
+                reason = execution.custom_properties[key].string_value
+                return status, f"{status} in {node}", _one_line(reason)
+    unfinished = [n for n in order if run.by_node[n].last_known_state in _UNFINISHED]
+    if unfinished and run.owner_alive is False:
+        return (
+            "abandoned",
+            f"abandoned in {unfinished[0]}",
+            f"its process ended (killed?) while {unfinished[0]} ran; the next run marks "
+            "it canceled",
+        )
+    return None
+
+
 def _record(store: mlmd.MetadataStore, run: _Run) -> RunRecord:
     executions = run.executions
     states = {e.last_known_state for e in executions}
@@ -416,7 +447,10 @@ def _record(store: mlmd.MetadataStore, run: _Run) -> RunRecord:
 
     stopped_by = reason = None
     failed = [n for n in _node_order(run.by_node) if run.by_node[n].last_known_state in _FAILED]
-    if DATA_GATE in failed:
+    ended_early = _ended_early(run)
+    if ended_early is not None:
+        status, stopped_by, reason = ended_early
+    elif DATA_GATE in failed:
         stopped_by = "data gate"
         reason = failure_message(run.by_node[DATA_GATE]) or _anomaly_hint(store, run)
     elif failed:
