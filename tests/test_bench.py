@@ -69,8 +69,19 @@ def test_results_table_reports_ratios_and_targets() -> None:
             run("reference", "cached", 16.0, {"Transform": 0.0, "Trainer": 0.0}),
         ],
     }
+    results["import_floor"] = [4.0, 4.5, 6.0]
+    results["throughput"] = {
+        "source": "/x/bench/work/clicks-100000-in_memory/t", "batch_size": 256, "steps": 200,
+        "warmup_steps": 20, "input_only": 115000.0, "fit_tfrecords": 70000.0, "fit_in_memory": 100000.0,
+        "cpu_us_input_only": 6.0, "cpu_us_fit_tfrecords": 17.8, "cpu_us_fit_in_memory": 11.7,
+    }
     text = format_results(results)
     assert "| Transform | 4.0 | 15.0 |" in text
+    # The floor of any run: the median of the import-only processes.
+    assert "| importing TFX's LocalDagRunner alone (fresh process, after each cached rerun) | 4.5 | - |" in text
+    assert "| training fed by the Trainer's tf.data input | 70,000 | 17.8 |" in text
+    assert "| Trainer input / in-memory | >= 80% | 70% | not met |" in text
+    assert "clicks-100000-in_memory/t" in text and "/x/bench" not in text
     assert "| penguin: ours / reference (whole process) | <= 0.5 | 0.40 | met |" in text
     assert "| cached rerun / first run (ours, penguin) | <= 0.3 | 0.25 | met |" in text
     assert results["penguin_ratio"] == 0.4
