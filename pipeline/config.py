@@ -187,6 +187,12 @@ class ExportConfig:
     tflite_max_metric_delta: float = 0.01
 
 
+# Long enough for a late daily run to finish (a 1M-row day takes ~10 min, a
+# multi-worker run with a slow worker longer), short enough that a stuck run is
+# reported the same day instead of queueing a day's runs behind it.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 6 * 3600.0
+
+
 @dataclasses.dataclass(frozen=True)
 class OutputsConfig:
     """Where a run writes.
@@ -195,11 +201,14 @@ class OutputsConfig:
         pipeline_root: TFX pipeline root; every artifact lives below it.
         metadata_path: SQLite ML Metadata database (MySQL is a runner concern).
         serving_dir: Pusher writes ``<serving_dir>/<model_name>/<version>/``.
+        lock_timeout_seconds: How long a run waits for another run holding the
+            SQLite metadata's run lock before refusing (0: refuse at once).
     """
 
     pipeline_root: Path
     metadata_path: Path
     serving_dir: Path
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,12 +365,17 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
     validation = _validation(_section(raw, "validation", required=False), features, path)
 
     outputs_raw = _section(raw, "outputs")
-    _check_keys("outputs", outputs_raw, {"root", "pipeline_root", "metadata_path", "serving_dir"})
+    _check_keys(
+        "outputs",
+        outputs_raw,
+        {"root", "pipeline_root", "metadata_path", "serving_dir", "lock_timeout_seconds"},
+    )
     root = path(outputs_raw.get("root", "outputs"))
     outputs = OutputsConfig(
         pipeline_root=path(outputs_raw.get("pipeline_root", root / "pipelines" / name)),
         metadata_path=path(outputs_raw.get("metadata_path", root / "metadata" / f"{name}.sqlite")),
         serving_dir=path(outputs_raw.get("serving_dir", root / "serving")),
+        lock_timeout_seconds=_lock_timeout(outputs_raw),
     )
     beam_args = raw.get("beam_args") or []
     if not isinstance(beam_args, list):
@@ -545,6 +559,16 @@ def _validation(
     )
 
 
+def _lock_timeout(outputs_raw: Mapping[str, Any]) -> float:
+    value = outputs_raw.get("lock_timeout_seconds", DEFAULT_LOCK_TIMEOUT_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(
+            "outputs.lock_timeout_seconds must be a number of seconds >= 0 (how long a run "
+            f"waits for another run of the same SQLite metadata; 0: refuse at once), got {value!r}"
+        )
+    return float(value)
+
+
 def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> PipelineConfig:
     """Loads and validates a pipeline config file.
 
@@ -595,7 +619,8 @@ def with_env_overrides(
         data = dataclasses.replace(data, input_base=Path(env[ENV_DATA_ROOT]).resolve())
     if env.get(ENV_OUTPUT_ROOT):
         root = Path(env[ENV_OUTPUT_ROOT]).resolve()
-        outputs = OutputsConfig(
+        outputs = dataclasses.replace(
+            outputs,
             pipeline_root=root / "pipelines" / config.pipeline_name,
             metadata_path=root / "metadata" / f"{config.pipeline_name}.sqlite",
             serving_dir=root / "serving",

@@ -20,7 +20,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import DataGateError
-from pipeline import csv_check, launch, metadata, spans
+from pipeline import csv_check, launch, metadata, run_lock, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
@@ -125,7 +125,9 @@ def backfill(
     return missing, rejected
 
 
-def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> RunSummary:
+def run(
+    config: PipelineConfig, environ: Mapping[str, str] | None = None, *, wait: bool = True
+) -> RunSummary:
     """Fills the rolling window, runs every node once, and summarises the run.
 
     The summary (or the failure paragraph with the data gate's full report) is
@@ -137,6 +139,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         config: The pipeline config (with any runner overrides applied).
         environ: The runner's environment, for the metadata connection (default
             ``os.environ``).
+        wait: Whether to wait (up to ``outputs.lock_timeout_seconds``) when another
+            run holds the SQLite metadata's run lock; False refuses at once.
 
     Returns:
         The run's summary, read from ML Metadata.
@@ -144,12 +148,25 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
     Raises:
         FileNotFoundError: If there is no span to ingest or no schema file; nothing ran.
         PipelineRunError: If a component fails.
+        run_lock.RunLockTimeout: If another run kept the SQLite metadata busy for
+            the whole wait; nothing ran.
     """
     check_inputs(config)
     connection = metadata.connection_config(config, environ)
+    # One writer at a time on a SQLite store (a no-op on MySQL): see run_lock.
+    timeout = config.outputs.lock_timeout_seconds if wait else 0.0
+    with run_lock.hold(connection, timeout_seconds=timeout, purpose="run") as lock:
+        run_id = launch.new_run_id()  # chosen once it is this run's turn
+        lock.record(run_id)
+        metadata.connect(connection)  # the first connection creates the schema, racing others
+        return _run_locked(config, connection, run_id)
+
+
+def _run_locked(
+    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, run_id: str
+) -> RunSummary:
     for directory in (config.outputs.pipeline_root, config.outputs.serving_dir):
         Path(directory).mkdir(parents=True, exist_ok=True)
-    run_id = launch.new_run_id()
     report_path = run_dir(config, run_id) / REPORT_FILE
     backfilled: list[int] = []
     rejected: dict[int, str] = {}
