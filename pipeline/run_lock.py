@@ -1,21 +1,25 @@
 """One writer at a time on a SQLite ML Metadata store.
 
-SQLite has no server to arbitrate between processes: two runs writing one metadata
-file at once race on every type, context and execution they register (MLMD's SQLite
-source retries nothing, so one run fails on ``database is locked`` half-way, leaving
-executions RUNNING forever), and both train and push the same span. So a run (and a
-rollback) first takes an exclusive ``fcntl.flock`` on ``<sqlite file>.lock`` and
-writes who holds it (run id, pid, host, start time, command) into that file. A
-second run prints one line naming the holder and waits its turn, up to
-``outputs.lock_timeout_seconds``; then it refuses with one paragraph, having run and
-recorded nothing. The kernel drops the lock when the holder exits, however it ends
-(SIGKILL included), so a held lock always means a live run and there is no stale
-lock to clean up. (flock is local to one machine, and so is a SQLite file: SQLite's
-own locking is unreliable on network filesystems.)
+SQLite has no server to arbitrate between processes, only a file lock per write
+transaction. Measured without this lock: two runs started at once against one new
+SQLite file both finished and the file passed ``PRAGMA integrity_check``, but both
+validated the same older span, both trained on the same window and both pushed: two
+versions of the same data. A write that waits on the other run longer than SQLite's
+busy timeout would also fail its run half-way. So a run (and a rollback) first takes
+an exclusive ``fcntl.flock`` on ``<sqlite file>.lock`` and writes who holds it (run
+id, pid, host, start time, command) into that file. A second run prints one line
+naming the holder and waits its turn, up to ``outputs.lock_timeout_seconds``; then
+it refuses with one paragraph, having run and recorded nothing. The kernel drops
+the lock when the holder exits, however it ends (SIGKILL included), so a held lock
+always means a live run and there is no stale lock to clean up. (flock is local to
+one machine, and so is a SQLite file: SQLite's own locking is unreliable on network
+filesystems.)
 
-MySQL serves concurrent writers itself (MLMD and TFX tolerate the registration
-races: an ``AlreadyExists`` is answered by reading the existing type or context), so
-no lock is taken there and concurrent runs both complete.
+MySQL serves concurrent writers itself, so no lock is taken there and concurrent
+runs both complete: TFX answers an ``AlreadyExists`` on registering a type or
+context by reading the existing one, :func:`pipeline.metadata.connect` retries
+MLMD's schema creation race on a new database, and the Pusher keeps a version
+directory another run pushed in the same second.
 """
 
 from __future__ import annotations
