@@ -75,7 +75,9 @@ def _run_two(config_path: Path, env: dict[str, str], root: Path) -> Pair:
     command = [sys.executable, "-m", "pipeline", "run", "--config", str(config_path)]
     started = time.monotonic()
     processes = [
-        subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     results = []

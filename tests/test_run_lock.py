@@ -109,7 +109,8 @@ def test_a_waiting_process_runs_when_the_holder_finishes(tmp_path: Path) -> None
         holder.kill()
         holder.wait(timeout=30)
     assert len(said) == 1
-    assert said[0].startswith(f"Waiting for the ML Metadata lock {run_lock.lock_path(connection)}: held by run")
+    lock_file = run_lock.lock_path(connection)
+    assert said[0].startswith(f"Waiting for the ML Metadata lock {lock_file}: held by run")
     assert f"pid {holder.pid}" in said[0] and "this rollback starts when that one ends" in said[0]
 
 
@@ -133,7 +134,8 @@ def _config_with(tmp_path: Path, outputs: dict[str, Any]) -> Path:
 
 
 def test_lock_timeout_is_configurable_and_survives_output_overrides(tmp_path: Path) -> None:
-    assert load_config(_config_with(tmp_path, {})).outputs.lock_timeout_seconds == DEFAULT_LOCK_TIMEOUT_SECONDS
+    default = load_config(_config_with(tmp_path, {}))
+    assert default.outputs.lock_timeout_seconds == DEFAULT_LOCK_TIMEOUT_SECONDS
     config = load_config(_config_with(tmp_path, {"lock_timeout_seconds": 90}))
     assert config.outputs.lock_timeout_seconds == 90.0
     moved = with_env_overrides(config, {"PIPELINE_OUTPUT_ROOT": str(tmp_path / "out")})
