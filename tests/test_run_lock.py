@@ -127,6 +127,7 @@ def _config_with(tmp_path: Path, outputs: dict[str, Any]) -> Path:
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["schema_file"] = str(REPO / "schemas" / "clicks" / "schema.pbtxt")
     raw["data"]["input_base"] = str(REPO / "data" / "clicks")
+    raw["outputs"].pop("lock_timeout_seconds", None)  # absent unless given: the default
     raw["outputs"].update(outputs)
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
