@@ -19,6 +19,8 @@ records ``tflite_pushed`` (1 or 0) and ``tflite_reason``.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import shutil
 import socket
@@ -52,6 +54,25 @@ def _fsync_tree(root: str) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def _publish(staged_version: str, final: str) -> bool:
+    """Renames a staged version into place; False if another push created it first.
+
+    Two runs sharing a serving dir (MySQL metadata takes concurrent runs) can push in
+    the same second, so both pass the "version exists?" check. rename(2) onto a
+    non-empty directory fails (ENOTEMPTY; EEXIST on some filesystems), and the other
+    push's version directory is complete (it was renamed into place too): it is kept,
+    TFX's rule for an existing version, and this push is recorded against it.
+    """
+    try:
+        os.rename(staged_version, final)
+    except OSError as err:
+        if err.errno in (errno.ENOTEMPTY, errno.EEXIST) and os.path.isdir(final):
+            logging.warning("Version %s was pushed concurrently by another run; kept it", final)
+            return False
+        raise
+    return True
 
 
 def _tflite_decision(
@@ -178,7 +199,8 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                         shutil.copyfile(source, os.path.join(pushed.uri, TFLITE_FILE))
                     self._mark_tflite(output_dict, tflite is not None, reason)
                 _fsync_tree(staged_version)
-                os.rename(staged_version, final)
+                if not _publish(staged_version, final) and has_tflite:
+                    self._mark_tflite(output_dict, False, f"not pushed: version {final} already existed")
             elif has_tflite:
                 self._mark_tflite(output_dict, False, f"not pushed: version {final} already existed")
             pushed.set_string_custom_property("pushed_destination", final)

@@ -30,6 +30,10 @@ from pipeline.config import (
 if TYPE_CHECKING:
     import ml_metadata as mlmd
 
+# Exit code when another run held the SQLite metadata's run lock: nothing ran, and a
+# scheduler may simply try again later.
+EXIT_BUSY = 3
+
 
 def _load(args: argparse.Namespace) -> PipelineConfig:
     # Flags are runner-level overrides, applied through the same path as env vars.
@@ -93,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  logs: {log_path}", flush=True)
     from pipeline import run_owner
     from pipeline.local_runner import RunInterrupted, record_interruption
+    from pipeline.run_lock import RunLockTimeout
 
     def on_timeout() -> None:
         # The main thread is stuck in C++ (Beam, TensorFlow): record it from here.
@@ -105,10 +110,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with run_owner.InterruptWatch(on_timeout, grace=INTERRUPT_GRACE_SECONDS):
-            summary = run(config)
+            summary = run(config, wait=not args.no_wait)
     except RunInterrupted as err:
         print(f"\ninterrupted: {err}", file=sys.stderr, flush=True)
         return run_owner.EXIT_INTERRUPTED
+    except RunLockTimeout as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BUSY
     except PipelineRunError as err:
         if err.summary is not None:
             print(err.summary.format(), file=sys.stderr)
@@ -273,10 +281,19 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
     config, store = _open(args)
+    from pipeline import metadata, run_lock
     from pipeline.ops import lineage, rollback
 
+    # A rollback writes ML Metadata and the serving dir: it takes its turn like a run.
+    timeout = 0.0 if args.no_wait else config.outputs.lock_timeout_seconds
     try:
-        result = rollback.rollback(store, config, args.to)
+        with run_lock.hold(
+            metadata.connection_config(config), timeout_seconds=timeout, purpose="rollback"
+        ):
+            result = rollback.rollback(store, config, args.to)
+    except run_lock.RunLockTimeout as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BUSY
     except (LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -357,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-v", "--verbose", action="store_true", help="log TFX/Beam INFO to the terminal, not a file"
     )
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another run holds the SQLite metadata, refuse at once (exit 3) instead of "
+        "waiting up to outputs.lock_timeout_seconds",
+    )
     run.set_defaults(func=_cmd_run)
 
     worker = commands.add_parser(
@@ -411,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", help="the version to republish (default: the previous blessed model)"
     )
     rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
+    rollback.add_argument(
+        "--no-wait", action="store_true", help="if a run holds the SQLite metadata, refuse at once (exit 3)"
+    )
     rollback.set_defaults(func=_cmd_rollback)
 
     report = commands.add_parser(
@@ -464,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The process exit code: 0 success, 1 pipeline failure, 2 bad config or input,
-        130 interrupted (Ctrl-C).
+        3 another run held the SQLite metadata's run lock (nothing ran), 130
+        interrupted (Ctrl-C).
     """
     args = build_parser().parse_args(argv)
     # google-cloud client libraries warn about Python 3.10 support on import; the

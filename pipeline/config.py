@@ -187,6 +187,12 @@ class ExportConfig:
     tflite_max_metric_delta: float = 0.01
 
 
+# Long enough for a late daily run to finish (a 1M-row day takes ~10 min, a
+# multi-worker run with a slow worker longer), short enough that a stuck run is
+# reported the same day instead of queueing a day's runs behind it.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 6 * 3600.0
+
+
 @dataclasses.dataclass(frozen=True)
 class OutputsConfig:
     """Where a run writes.
@@ -198,12 +204,15 @@ class OutputsConfig:
         min_free_mb: Free space (MiB) each of pipeline root, serving dir and the
             SQLite metadata directory must have before a run starts
             (:mod:`pipeline.output_check`); 0 checks only that they can be written.
+        lock_timeout_seconds: How long a run waits for another run holding the
+            SQLite metadata's run lock before refusing (0: refuse at once).
     """
 
     pipeline_root: Path
     metadata_path: Path
     serving_dir: Path
     min_free_mb: int = 1024
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,7 +372,14 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
     _check_keys(
         "outputs",
         outputs_raw,
-        {"root", "pipeline_root", "metadata_path", "serving_dir", "min_free_mb"},
+        {
+            "root",
+            "pipeline_root",
+            "metadata_path",
+            "serving_dir",
+            "min_free_mb",
+            "lock_timeout_seconds",
+        },
     )
     root = path(outputs_raw.get("root", "outputs"))
     outputs = OutputsConfig(
@@ -371,6 +387,7 @@ def _parse(raw: Mapping[str, Any], base: Path, source: Path) -> PipelineConfig:
         metadata_path=path(outputs_raw.get("metadata_path", root / "metadata" / f"{name}.sqlite")),
         serving_dir=path(outputs_raw.get("serving_dir", root / "serving")),
         min_free_mb=_min_free_mb(outputs_raw.get("min_free_mb", OutputsConfig.min_free_mb)),
+        lock_timeout_seconds=_lock_timeout(outputs_raw),
     )
     beam_args = raw.get("beam_args") or []
     if not isinstance(beam_args, list):
@@ -562,6 +579,16 @@ def _validation(
         skew=_distances("validation.skew", skew_raw, features, {"serving_data"}),
         serving_data=None if serving is None else path(serving),
     )
+
+
+def _lock_timeout(outputs_raw: Mapping[str, Any]) -> float:
+    value = outputs_raw.get("lock_timeout_seconds", DEFAULT_LOCK_TIMEOUT_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(
+            "outputs.lock_timeout_seconds must be a number of seconds >= 0 (how long a run "
+            f"waits for another run of the same SQLite metadata; 0: refuse at once), got {value!r}"
+        )
+    return float(value)
 
 
 def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> PipelineConfig:

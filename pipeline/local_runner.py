@@ -20,7 +20,7 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import DataGateError
-from pipeline import csv_check, launch, metadata, output_check, run_owner, spans
+from pipeline import csv_check, launch, metadata, output_check, run_lock, run_owner, spans
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
@@ -129,7 +129,9 @@ def backfill(
     return missing, rejected
 
 
-def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> RunSummary:
+def run(
+    config: PipelineConfig, environ: Mapping[str, str] | None = None, *, wait: bool = True
+) -> RunSummary:
     """Fills the rolling window, runs every node once, and summarises the run.
 
     The summary (or the failure paragraph with the data gate's full report) is
@@ -141,6 +143,8 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         config: The pipeline config (with any runner overrides applied).
         environ: The runner's environment, for the metadata connection (default
             ``os.environ``).
+        wait: Whether to wait (up to ``outputs.lock_timeout_seconds``) when another
+            run holds the SQLite metadata's run lock; False refuses at once.
 
     Returns:
         The run's summary, read from ML Metadata.
@@ -151,13 +155,29 @@ def run(config: PipelineConfig, environ: Mapping[str, str] | None = None) -> Run
         OutputCheckError: If an output directory is unwritable or short of space.
         RunInterrupted: On Ctrl-C; the unfinished executions are CANCELED with
             ``interrupted`` in ML Metadata (see :mod:`pipeline.run_owner`).
+        run_lock.RunLockTimeout: If another run kept the SQLite metadata busy for
+            the whole wait; nothing ran.
     """
     output_check.check_outputs(config, environ)  # before anything is recorded or pushed
     check_inputs(config)
     connection = metadata.connection_config(config, environ)
+    # One writer at a time on a SQLite store (a no-op on MySQL): see run_lock.
+    timeout = config.outputs.lock_timeout_seconds if wait else 0.0
+    with run_lock.hold(connection, timeout_seconds=timeout, purpose="run") as lock:
+        run_id = launch.new_run_id()  # chosen once it is this run's turn
+        lock.record(run_id)
+        metadata.connect(connection)  # the first connection creates the schema, racing others
+        return _run_locked(config, connection, run_id, environ)
+
+
+def _run_locked(
+    config: PipelineConfig,
+    connection: metadata_store_pb2.ConnectionConfig,
+    run_id: str,
+    environ: Mapping[str, str] | None,
+) -> RunSummary:
     for directory in (config.outputs.pipeline_root, config.outputs.serving_dir):
         Path(directory).mkdir(parents=True, exist_ok=True)
-    run_id = launch.new_run_id()
     report_path = run_dir(config, run_id) / REPORT_FILE
     # Executions a killed run left RUNNING become CANCELED/abandoned (run_owner).
     run_owner.reconcile(

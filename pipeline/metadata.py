@@ -7,7 +7,10 @@ from the environment (see ``.env.example``).
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -22,6 +25,8 @@ ENV_MYSQL_DATABASE = "MLMD_MYSQL_DATABASE"
 ENV_MYSQL_USER = "MLMD_MYSQL_USER"
 ENV_MYSQL_PASSWORD = "MLMD_MYSQL_PASSWORD"
 MYSQL_ENV = (ENV_MYSQL_HOST, ENV_MYSQL_PORT, ENV_MYSQL_DATABASE, ENV_MYSQL_USER, ENV_MYSQL_PASSWORD)
+# Attempts at a first connection (TFX's own Metadata retries as often).
+CONNECT_ATTEMPTS = 10
 
 
 def connection_config(
@@ -96,4 +101,34 @@ def open_store(
     Returns:
         A store over the same connection the runners use.
     """
-    return mlmd.MetadataStore(connection_config(config, environ))
+    return connect(connection_config(config, environ))
+
+
+def connect(connection: metadata_store_pb2.ConnectionConfig) -> mlmd.MetadataStore:
+    """Opens a store, retrying while another process creates its schema.
+
+    MLMD creates its tables on the first connection to an empty database. Two runs
+    starting at once against a new MySQL database both do, and the slower one fails
+    with "MLMDEnv table exists but no schema_version can be found. This may be due
+    to concurrent connection to the empty database. Please retry connection." TFX's
+    own connections retry (up to 10 times, a random pause of up to 1 s between);
+    this does the same for the pipeline's own reads and writes.
+
+    Args:
+        connection: The ML Metadata connection.
+
+    Returns:
+        The open store.
+
+    Raises:
+        RuntimeError: If the last attempt still fails (MLMD's message).
+    """
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return mlmd.MetadataStore(connection)
+        except RuntimeError as err:
+            if attempt == CONNECT_ATTEMPTS:
+                raise
+            logging.warning("Connecting to ML Metadata failed (%s); retrying", err)
+            time.sleep(random.random())
+    raise AssertionError("unreachable")

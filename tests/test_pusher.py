@@ -153,3 +153,33 @@ def test_without_the_tflite_input_nothing_about_tflite_is_recorded(tmp_path: Pat
     pusher.AtomicPusherExecutor().Do(inputs, outputs, properties)
     pushed = outputs[standard_component_specs.PUSHED_MODEL_KEY][0]
     assert pusher.TFLITE_PUSHED not in pushed.mlmd_artifact.custom_properties
+
+
+def test_a_version_pushed_concurrently_is_kept_and_this_push_recorded_against_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two runs sharing a serving dir (MySQL metadata) pushing in the same second: both
+    # find the version free, the other one renames first.
+    inputs, outputs, properties = _inputs(tmp_path, blessed=True)
+    real_rename = os.rename
+
+    def other_push_wins(source: str, target: str) -> None:
+        if not Path(source).parent.name.startswith(pusher.STAGING_PREFIX):
+            return real_rename(source, target)
+        winner = Path(target).with_name(".staging-other-push")
+        (winner / "variables").mkdir(parents=True)
+        (winner / "saved_model.pb").write_bytes(b"the other run's graph")
+        real_rename(winner, target)
+        real_rename(source, target)  # fails: the version directory is not empty
+
+    monkeypatch.setattr(pusher.os, "rename", other_push_wins)
+    pusher.AtomicPusherExecutor().Do(inputs, outputs, properties)
+
+    pushed = outputs[standard_component_specs.PUSHED_MODEL_KEY][0]
+    version = pushed.get_string_custom_property("pushed_version")
+    final = tmp_path / "serving" / version
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_destination") == str(final)
+    # The complete version already there is kept, not mixed with this one.
+    assert (final / "saved_model.pb").read_bytes() == b"the other run's graph"
+    assert [p.name for p in (tmp_path / "serving").iterdir()] == [version]
