@@ -83,7 +83,7 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     Raises:
         Exception: The component's error, so Airflow marks the try failed and retries.
     """
-    from pipeline import launch, local_runner, metadata, output_check, spans
+    from pipeline import launch, local_runner, metadata, output_check, scratch, spans
 
     environ = _runtime_environ()
     config = with_env_overrides(load_config(config_path), environ)
@@ -93,18 +93,23 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     day = context["logical_date"].date()
     span = spans.span_for_date(config, day)
     connection = metadata.connection_config(config, environ)
-    if node_id == nodes.EXAMPLE_GEN:
-        local_runner.check_inputs(config, span)
-        local_runner.backfill(config, connection, up_to=span)
-    ir = launch.compile_pipeline(config, connection, run_id=context["dag_run"].run_id, span=span)
     from components.data_gate import DataGateError
 
-    try:
-        launch.launch_nodes(ir, only=[node_id])
-    except DataGateError as error:
-        # The task log keeps the gate's full report (TFX deletes the failed output).
-        logging.error("Data gate report:\n%s", error.report)
-        raise
+    # Temporary files TFX leaves (an sdist per Beam component with beam_args) go
+    # with the task.
+    with scratch.scratch_dir():
+        if node_id == nodes.EXAMPLE_GEN:
+            local_runner.check_inputs(config, span)
+            local_runner.backfill(config, connection, up_to=span)
+        ir = launch.compile_pipeline(
+            config, connection, run_id=context["dag_run"].run_id, span=span
+        )
+        try:
+            launch.launch_nodes(ir, only=[node_id])
+        except DataGateError as error:
+            # The task log keeps the gate's full report (TFX deletes the failed output).
+            logging.error("Data gate report:\n%s", error.report)
+            raise
 
 
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:

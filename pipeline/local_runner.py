@@ -20,7 +20,16 @@ from tfx.proto.orchestration import pipeline_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import DataGateError
-from pipeline import csv_check, launch, metadata, output_check, run_lock, run_owner, spans
+from pipeline import (
+    csv_check,
+    launch,
+    metadata,
+    output_check,
+    run_lock,
+    run_owner,
+    scratch,
+    spans,
+)
 from pipeline.config import PipelineConfig
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
 from pipeline.summary import RunSummary, summarize_run, validated_spans
@@ -163,7 +172,10 @@ def run(
     connection = metadata.connection_config(config, environ)
     # One writer at a time on a SQLite store (a no-op on MySQL): see run_lock.
     timeout = config.outputs.lock_timeout_seconds if wait else 0.0
-    with run_lock.hold(connection, timeout_seconds=timeout, purpose="run") as lock:
+    # scratch: TFX leaves temporary files (an sdist per Beam component with beam_args).
+    with run_lock.hold(
+        connection, timeout_seconds=timeout, purpose="run"
+    ) as lock, scratch.scratch_dir():
         run_id = launch.new_run_id()  # chosen once it is this run's turn
         lock.record(run_id)
         metadata.connect(connection)  # the first connection creates the schema, racing others

@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -117,10 +118,19 @@ def run_process(
         ``(start time since the epoch, wall seconds, return code, peak RSS in MiB)``.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    # The reference (and our Beam-argument variants) leave an sdist of TFX per Beam
+    # component in the temporary directory (see pipeline/scratch.py): give each
+    # measured process its own, and remove it.
+    with open(log_path, "wb") as log, tempfile.TemporaryDirectory(prefix="bench-tmp-") as scratch:
         start = time.time()
         tick = time.perf_counter()
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        child = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**(os.environ if env is None else env), "TMPDIR": scratch},
+            cwd=cwd,
+        )
         watched = psutil.Process(child.pid)
         peak = 0
         while child.poll() is None:
