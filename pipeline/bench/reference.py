@@ -6,7 +6,9 @@ does, with the anchor data and schema: the same components as this project's
 penguin config (CsvExampleGen, StatisticsGen, ImportSchemaGen, ExampleValidator,
 Transform, Trainer with 100 steps, the blessed-model resolver, Evaluator, Pusher),
 no Tuner, BulkInferrer or ExampleDiff, and the example's own DirectRunner
-arguments. Run as a fresh process by the harness, so its imports are timed too.
+arguments (Beam's multi-processing mode, one worker per core), or with ``--beam
+in_process`` no Beam arguments (Beam's in-process default, as this project runs).
+Run as a fresh process by the harness, so its imports are timed too.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", required=True, help="holds labelled/*.csv")
     parser.add_argument("--schema", required=True, help="the user-provided schema")
     parser.add_argument("--output-root", required=True)
+    parser.add_argument(
+        "--beam", choices=("example", "in_process"), default="example",
+        help="the example's own DirectRunner arguments, or none (in-process Beam)",
+    )
     args = parser.parse_args(argv)
 
     from absl import logging as absl_logging
@@ -90,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         examplegen_input_config=None,
         examplegen_range_config_date=None,
         resolver_range_config=None,
-        # The example's own arguments for its default runner.
-        beam_pipeline_args=reference._beam_pipeline_args_by_runner["DirectRunner"],
+        # The example's own arguments for its default runner, or Beam's defaults.
+        beam_pipeline_args=(
+            reference._beam_pipeline_args_by_runner["DirectRunner"]
+            if args.beam == "example"
+            else []
+        ),
         enable_transform_input_cache=False,
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -48,6 +48,17 @@ FLOOR_MODULE = "tfx.orchestration.local.local_dag_runner"
 TARGET_RATIO = 0.5
 TARGET_CACHED = 0.3
 TARGET_1M_SECONDS = 300.0
+# The two ways the reference runs: with TFX's penguin example's own Beam arguments
+# (multi-processing, a worker per core), and with none (Beam's in-process default).
+REFERENCE = "reference"
+# The results.json keys each part writes (``--keep`` copies them).
+PART_KEYS = {
+    "penguin": ("penguin", "import_floor"),
+    "levers": ("levers",),
+    "scale": ("scale",),
+    "throughput": ("throughput",),
+}
+REFERENCE_IN_PROCESS = "reference, in-process Beam"
 TARGET_1M_RSS_MIB = 4096.0
 TARGET_1M_OVER_100K = 10.0
 TARGET_THROUGHPUT = 0.8
@@ -103,7 +114,7 @@ class Bench:
             cwd=REPO,
         )
 
-    def _reference(self, output_root: Path, kind: str) -> RunResult:
+    def _reference(self, output_root: Path, kind: str, side: str = REFERENCE) -> RunResult:
         from pipeline.bench.reference import PIPELINE_NAME
 
         command = [
@@ -111,9 +122,10 @@ class Bench:
             "--data-root", str(self.anchor / "data"),
             "--schema", str(self.anchor / "schema" / "user_provided" / "schema.pbtxt"),
             "--output-root", str(output_root),
+            "--beam", "in_process" if side == REFERENCE_IN_PROCESS else "example",
         ]
         return measure(
-            "reference", kind, command,
+            side, kind, command,
             output_root / "metadata" / f"{PIPELINE_NAME}.sqlite",
             self.logs / f"{output_root.name}-{kind}.log",
             cwd=REPO,
@@ -141,20 +153,21 @@ class Bench:
         """
         data_root = self.penguin_data()
         runs: list[RunResult] = []
+        sides = [label, REFERENCE, REFERENCE_IN_PROCESS]
         for index in range(rounds):
-            # Alternate who goes first, so drift in the machine's load hits both.
-            order = [label, "reference"] if index % 2 == 0 else ["reference", label]
+            # Rotate who goes first, so drift in the machine's load hits every side.
+            order = sides[index % 3:] + sides[:index % 3]
             for side in order:
-                root = self.work / f"penguin-{side}-{index}"
+                root = self.work / f"penguin-{side.replace(' ', '-')}-{index}"
                 shutil.rmtree(root, ignore_errors=True)
                 for kind in ("first", "cached"):
-                    if side == "reference":
-                        result = self._reference(root, kind)
+                    if side in (REFERENCE, REFERENCE_IN_PROCESS):
+                        result = self._reference(root, kind, side)
                     else:
                         result = self._ours(config, data_root, root, side, kind)
                     runs.append(result)
                     _progress(result)
-                if side != "reference":
+                if side == label:
                     self.import_floor(f"{side}-{index}")
         self.results.setdefault("penguin", []).extend(r.to_dict() for r in runs)
 
@@ -347,7 +360,9 @@ def format_results(results: dict[str, Any]) -> str:
         f"Run {results['started']} to {results.get('finished', '?')} by `make bench` "
         "(`python -m pipeline.bench`). Every run is a fresh process (imports included); "
         "component times are ML Metadata's execution times; memory is the peak RSS of the "
-        "run's process tree. Medians over the rounds.",
+        "run's process tree. Medians over the rounds."
+        + (f" Kept from the run {results['kept']['run']}: {', '.join(results['kept']['parts'])}."
+           if results.get("kept", {}).get("parts") else ""),
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
         f"{machine['os']}, Python {machine['python']}, TFX {machine['tfx']}, "
@@ -358,41 +373,57 @@ def format_results(results: dict[str, Any]) -> str:
     targets: list[tuple[str, str, str, str]] = []
     penguin = results.get("penguin") or []
     if penguin:
-        labels = [label for label in dict.fromkeys(r["label"] for r in penguin) if label != "reference"]
+        references = [REFERENCE, *([REFERENCE_IN_PROCESS] if any(
+            r["label"] == REFERENCE_IN_PROCESS for r in penguin) else [])]
+        labels = [label for label in dict.fromkeys(r["label"] for r in penguin) if label not in references]
         ours_label = labels[0]
-        ours, ref = _summarise(penguin, ours_label, "first"), _summarise(penguin, "reference", "first")
-        ours_c, ref_c = _summarise(penguin, ours_label, "cached"), _summarise(penguin, "reference", "cached")
+        ours, ours_c = _summarise(penguin, ours_label, "first"), _summarise(penguin, ours_label, "cached")
+        refs = [_summarise(penguin, side, "first") for side in references]
+        refs_c = [_summarise(penguin, side, "cached") for side in references]
+
+        def row(name: str, ours_cell: str, cells: list[str]) -> str:
+            return f"| {name} | {ours_cell} | " + " | ".join(cells) + " |"
+
         lines += [
             "## Penguin: this project against TFX's own example",
             "",
             "Same 334 rows, same components (CsvExampleGen, StatisticsGen, ImportSchemaGen, "
             "ExampleValidator, Transform, Trainer with 100 steps, Evaluator, Pusher; ours adds "
             "the DataGate and its resolvers), LocalDagRunner, SQLite ML Metadata, "
-            f"alternating runs; {ours['n']} first runs each.",
+            f"runs in rotating order; {ours['n']} first runs each. `reference` is the example "
+            "with its own Beam arguments (`--direct_running_mode=multi_processing "
+            "--direct_num_workers=0`: a worker process per core for each Beam component)"
+            + ("; `reference, in-process Beam` is the same with no Beam arguments (Beam's "
+               "default, as this project runs)." if len(references) > 1 else "."),
             "",
-            "| seconds | ours | reference |",
-            "| --- | ---: | ---: |",
+            "| seconds | ours | " + " | ".join(references) + " |",
+            "| --- | ---: | " + " | ".join("---:" for _ in references) + " |",
         ]
-        order = list(dict.fromkeys([*ref["nodes"], *ours["nodes"]]))
+        order = list(dict.fromkeys([*refs[0]["nodes"], *ours["nodes"]]))
         for node in order:
-            lines.append(f"| {node} | {_fmt(ours['nodes'].get(node))} | {_fmt(ref['nodes'].get(node))} |")
+            lines.append(row(node, _fmt(ours["nodes"].get(node)), [_fmt(r["nodes"].get(node)) for r in refs]))
         lines += [
-            f"| start-up (interpreter, imports, compile) | {_fmt(ours['startup'])} | {_fmt(ref['startup'])} |",
-            f"| **whole process** | **{_fmt(ours['wall'])}** | **{_fmt(ref['wall'])}** |",
-            f"| peak RSS of the process tree, MiB | {_fmt(ours['rss'], 0)} | {_fmt(ref['rss'], 0)} |",
-            f"| cached rerun, whole process | {_fmt(ours_c['wall'])} | {_fmt(ref_c['wall'])} |",
-            *([f"| importing TFX's LocalDagRunner alone (fresh process, after each cached rerun) | "
-               f"{_fmt(_median(results['import_floor']))} | - |"] if results.get("import_floor") else []),
+            row("start-up (interpreter, imports, compile)", _fmt(ours["startup"]), [_fmt(r["startup"]) for r in refs]),
+            row("**whole process**", f"**{_fmt(ours['wall'])}**", [f"**{_fmt(r['wall'])}**" for r in refs]),
+            row("peak RSS of the process tree, MiB", _fmt(ours["rss"], 0), [_fmt(r["rss"], 0) for r in refs]),
+            row("cached rerun, whole process", _fmt(ours_c["wall"]), [_fmt(r["wall"]) for r in refs_c]),
+            *([row("importing TFX's LocalDagRunner alone (fresh process, after each cached rerun)",
+                   _fmt(_median(results["import_floor"])), ["-" for _ in refs])]
+              if results.get("import_floor") else []),
             "",
             "Every first run, seconds: ours " + ", ".join(_fmt(w) for w in ours["walls"])
-            + "; reference " + ", ".join(_fmt(w) for w in ref["walls"]) + ".",
+            + "".join(f"; {side} " + ", ".join(_fmt(w) for w in r["walls"]) for side, r in zip(references, refs))
+            + ".",
             "",
         ]
-        if ours["wall"] and ref["wall"]:
-            ratio = ours["wall"] / ref["wall"]
-            results["penguin_ratio"] = ratio
-            targets.append(("penguin: ours / reference (whole process)", f"<= {TARGET_RATIO}",
-                            f"{ratio:.2f}", "met" if ratio <= TARGET_RATIO else "not met"))
+        for side, ref in zip(references, refs):
+            if ours["wall"] and ref["wall"]:
+                ratio = ours["wall"] / ref["wall"]
+                results["penguin_ratio" if side == REFERENCE else "penguin_ratio_in_process"] = ratio
+                name = ("penguin: ours / reference (whole process)" if side == REFERENCE
+                        else "penguin: ours / reference with in-process Beam (whole process)")
+                targets.append((name, f"<= {TARGET_RATIO}", f"{ratio:.2f}",
+                                "met" if ratio <= TARGET_RATIO else "not met"))
         if ours_c["wall"] and ours["wall"]:
             ratio = ours_c["wall"] / ours["wall"]
             results["cached_ratio"] = ratio
@@ -521,10 +552,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale-1m", action="store_true", help="add the 1M-row day (minutes)")
     parser.add_argument("--scale-beam", default="in_memory", choices=sorted(SCALE_BEAM))
     parser.add_argument("--throughput-steps", type=int, default=200)
+    parser.add_argument("--keep", metavar="RESULTS_JSON",
+                        help="take the skipped parts' results from an earlier results.json "
+                             "(e.g. docs/bench-results.json), so one part can be re-measured alone")
     args = parser.parse_args(argv)
 
     anchor = Path(args.anchor)
     bench = Bench(Path(args.out).resolve(), anchor)
+    if args.keep:
+        earlier = json.loads(Path(args.keep).read_text())
+        kept = [part for part in args.skip if any(key in earlier for key in PART_KEYS[part])]
+        for part in kept:
+            bench.results.update({key: earlier[key] for key in PART_KEYS[part] if key in earlier})
+        bench.results["kept"] = {
+            "parts": kept,
+            "run": f"{earlier.get('started', '?')} to {earlier.get('finished', '?')}",
+        }
     if "penguin" not in args.skip or "levers" not in args.skip:
         if not (anchor / "data" / "labelled" / PENGUIN_CSV).is_file():
             parser.error(f"no penguin reference data under {anchor} (set --anchor or BENCH_PENGUIN_DIR)")
