@@ -28,7 +28,7 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 import tensorflow as tf
@@ -52,6 +52,24 @@ IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
 IN_ISDIR = 0x40000000
 EVENT = struct.Struct("iIII")
 
+
+
+def _push(
+    executor_class: type,
+    model: Any,
+    blessing: Any,
+    pushed: Any,
+    destination: pusher_pb2.PushDestination,
+) -> None:
+    """Runs a Pusher executor's ``Do`` as TFX's launcher would."""
+    executor_class().Do(
+        {
+            standard_component_specs.MODEL_KEY: [model],
+            standard_component_specs.MODEL_BLESSING_KEY: [blessing],
+        },
+        {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
+        {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
+    )
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -220,18 +238,7 @@ def _push_several(
                 time.sleep(1 - time.time() % 1 + 0.01)
                 pushed = standard_artifacts.PushedModel()
                 pushed.uri = str(tmp_path / f"pushed-{index}")
-                executor_class().Do(
-                    {
-                        standard_component_specs.MODEL_KEY: [model],
-                        standard_component_specs.MODEL_BLESSING_KEY: [blessing],
-                    },
-                    {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
-                    {
-                        standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(
-                            destination
-                        )
-                    },
-                )
+                _push(executor_class, model, blessing, pushed, destination)
                 assert pushed.get_int_custom_property("pushed") == 1
                 versions.append(pushed.get_string_custom_property("pushed_version"))
     finally:
@@ -312,18 +319,7 @@ def test_a_push_that_runs_out_of_space_leaves_no_version(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
         )
         with pytest.raises(Exception) as caught:
-            executor_class().Do(
-                {
-                    standard_component_specs.MODEL_KEY: [model],
-                    standard_component_specs.MODEL_BLESSING_KEY: [blessing],
-                },
-                {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
-                {
-                    standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(
-                        destination
-                    )
-                },
-            )
+            _push(executor_class, model, blessing, pushed, destination)
         assert output_check.disk_full(caught.value), caught.value
         results[name] = sorted(p.name for p in base.iterdir()) if base.exists() else []
     print(f"\nafter ENOSPC mid-push: atomic left {results['atomic']}, TFX left {results['tfx']}")
