@@ -32,13 +32,13 @@ $(UV):
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "preflight: Python 3.10 was not found on PATH, and TFX 1.16 needs it (install it, e.g. 'pyenv install 3.10'; .python-version selects it)." >&2; \
 	  exit 1; fi
-	@$(PYTHON) pipeline/preflight.py interpreter
+	@$(PYTHON) pipeline/devtools/preflight.py interpreter
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
 $(STAMP): $(UV)
-	@$(PYTHON) pipeline/preflight.py interpreter
+	@$(PYTHON) pipeline/devtools/preflight.py interpreter
 	$(UV) sync --locked --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
-	@$(VPY) pipeline/preflight.py imports
+	@$(VPY) pipeline/devtools/preflight.py imports
 	@rm -f $(VENV)/.synced-* && touch $@
 
 venv: $(STAMP)
@@ -59,7 +59,7 @@ lock: $(UV)
 	$(UV) lock --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 
 bench: venv
-	$(VPY) -m pipeline.bench $(BENCH_ARGS)
+	$(VPY) -m pipeline.devtools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs

@@ -48,7 +48,7 @@ from tfx.utils import path_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
-from components.exporter import OUTPUT_KEY, RAW_SIGNATURE
+from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE
 
 TFLITE_FILE = "model.tflite"
 EVAL_SPLIT = "eval"

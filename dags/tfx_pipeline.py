@@ -1,9 +1,9 @@
-"""Airflow DAG file: the daily TFX retraining DAG (see pipeline.airflow_dag).
+"""Airflow DAG file: the daily TFX retraining DAG (see pipeline.run.airflow_dag).
 
 Configure with environment variables or Airflow Variables, not by editing this file:
 PIPELINE_CONFIG selects the pipeline config; the README lists the rest.
 """
 
-from pipeline.airflow_dag import build_dag
+from pipeline.run.airflow_dag import build_dag
 
 dag = build_dag()

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from pipeline import output_check
+from pipeline.run.guards import output_check
 from pipeline.config import (
     DEFAULT_CONFIG,
     ENV_DATA_ROOT,
@@ -79,7 +79,7 @@ def _route_logs(config: PipelineConfig | None, verbose: bool) -> Path | None:
 
 
 # After a Ctrl-C, how long the main thread may take to unwind before the watchdog
-# records the interruption itself and exits (pipeline.run_owner.InterruptWatch).
+# records the interruption itself and exits (pipeline.run.guards.run_owner.InterruptWatch).
 INTERRUPT_GRACE_SECONDS = 5.0
 
 
@@ -89,15 +89,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     flags = {ENV_OUTPUT_ROOT: args.output_root} if args.output_root else {}
     output_check.check_outputs(config, {**os.environ, **flags})
     log_path = _route_logs(config, args.verbose)
-    from pipeline.local_runner import REPORT_FILE, PipelineRunError, run, run_dir
+    from pipeline.run.local import REPORT_FILE, PipelineRunError, run, run_dir
 
     print(f"Running pipeline {config.pipeline_name!r} from {config.source}", flush=True)
     print(f"  data: {config.data.input_base}/{config.data.span_pattern}", flush=True)
     if log_path:
         print(f"  logs: {log_path}", flush=True)
-    from pipeline import run_owner
-    from pipeline.local_runner import RunInterrupted, record_interruption
-    from pipeline.run_lock import RunLockTimeout
+    from pipeline.run.guards import run_owner
+    from pipeline.run.local import RunInterrupted, record_interruption
+    from pipeline.run.guards.run_lock import RunLockTimeout
 
     def on_timeout() -> None:
         # The main thread is stuck in C++ (Beam, TensorFlow): record it from here.
@@ -122,7 +122,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(err.summary.format(), file=sys.stderr)
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
-    from pipeline import metadata
+    from pipeline.mlmd import connection as metadata
 
     print(summary.format())
     print(
@@ -138,7 +138,7 @@ def _cmd_train_worker(args: argparse.Namespace) -> int:
     config = _load(args)
     _route_logs(None, verbose=False)
     # Only the job plumbing here: TensorFlow is imported by the training process.
-    from components import cluster
+    from components.distributed import cluster
 
     workers = config.training_workers
     if config.distribution_strategy != "multi_worker_mirrored" or not workers:
@@ -196,7 +196,7 @@ def _open(args: argparse.Namespace) -> tuple[PipelineConfig, mlmd.MetadataStore]
     """The config and its ML Metadata store (SQLite, or MySQL from MLMD_MYSQL_*)."""
     config = _load(args)
     _route_logs(None, verbose=False)
-    from pipeline import metadata
+    from pipeline.mlmd import connection as metadata
 
     return config, metadata.open_store(config)
 
@@ -225,8 +225,9 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     config, store = _open(args)
-    from pipeline.local_runner import HTML_REPORT_FILE, run_dir
-    from pipeline.ops import history, report
+    from pipeline.run.local import HTML_REPORT_FILE, run_dir
+    from pipeline.ops import history
+    from pipeline.views import report
 
     run_id = args.run_id
     if run_id is None:
@@ -250,8 +251,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     _route_logs(None, verbose=False)
     from prometheus_client import generate_latest, start_http_server
 
-    from pipeline import metadata
-    from pipeline.ops import monitoring
+    from pipeline.mlmd import connection as metadata
+    from pipeline.views import monitoring
 
     registry = monitoring.registry(config, lambda: metadata.open_store(config))
     if args.textfile:
@@ -281,7 +282,8 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
     config, store = _open(args)
-    from pipeline import metadata, run_lock
+    from pipeline.mlmd import connection as metadata
+    from pipeline.run.guards import run_lock
     from pipeline.ops import lineage, rollback
 
     # A rollback writes ML Metadata and the serving dir: it takes its turn like a run.
@@ -325,7 +327,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from pipeline import clickgen
+    from pipeline.devtools import clickgen
 
     paths = [
         clickgen.write_day(
@@ -344,7 +346,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_example_data(args: argparse.Namespace) -> int:
-    from pipeline import example_data
+    from pipeline.devtools import example_data
 
     for path in example_data.write_wine(Path(args.out), spans=args.spans):
         print(path)

@@ -16,9 +16,9 @@ from typing import Any, Callable, Mapping
 import yaml
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from components import cluster
-from components.features import FeatureSpec
-from components.hparams import STRATEGIES, Hyperparameters
+from components.distributed import cluster
+from components.model.features import FeatureSpec
+from components.model.hparams import STRATEGIES, Hyperparameters
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "clicks.yaml"
 
@@ -203,7 +203,7 @@ class OutputsConfig:
         serving_dir: Pusher writes ``<serving_dir>/<model_name>/<version>/``.
         min_free_mb: Free space (MiB) each of pipeline root, serving dir and the
             SQLite metadata directory must have before a run starts
-            (:mod:`pipeline.output_check`); 0 checks only that they can be written.
+            (:mod:`pipeline.run.guards.output_check`); 0 checks only that they can be written.
         lock_timeout_seconds: How long a run waits for another run holding the
             SQLite metadata's run lock before refusing (0: refuse at once).
     """

@@ -42,7 +42,7 @@ SERVING_NODES = (SERVING_EXAMPLE_GEN, SERVING_STATISTICS_GEN)
 def upstream(serving: bool = False, tflite: bool = False) -> dict[str, tuple[str, ...]]:
     """Each node's upstream nodes: the task graph an Airflow DAG builds without TFX.
 
-    tests/test_pipeline_topology.py checks it against the compiled pipeline.
+    tests/unit/test_pipeline_topology.py checks it against the compiled pipeline.
 
     Args:
         serving: Whether the config has serving data (adds the skew nodes).

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Sequence
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components import cluster, resolvers
+from components.distributed import cluster
+
+from components import resolvers
 from components.data_gate import DataGate, DataGateReport
-from components.preprocessing import FEATURES_KEY
+from components.model.preprocessing import FEATURES_KEY
 from components.pusher import AtomicPusher
 from components.tflite import TFLiteConverter
 from components.resolvers import (
@@ -22,10 +25,11 @@ from components.resolvers import (
     WarmStartModelStrategy,
 )
 from components.tfx_api import tfx
-from components.trainer import STRATEGY_KEY, WARM_START_KEY
-from components.trainer_executor import CLUSTER_KEY
-from components.trainer_executor import Trainer as DistributedTrainer
-from components.version import code_version
+from components.model.trainer import STRATEGY_KEY, WARM_START_KEY
+from components.distributed.trainer_executor import CLUSTER_KEY
+from components.distributed.trainer_executor import Trainer as DistributedTrainer
+from components import tflite
+from components.version import code_version, fingerprint
 from pipeline import spans
 from pipeline.config import EvaluationConfig, PipelineConfig, SliceThreshold
 from pipeline.nodes import (
@@ -47,8 +51,8 @@ from pipeline.nodes import (
     WARM_START,
 )
 
-PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
-RUN_FN = "components.trainer.run_fn"
+PREPROCESSING_FN = "components.model.preprocessing.preprocessing_fn"
+RUN_FN = "components.model.trainer.run_fn"
 SERVING_SPLIT = "serving"
 
 
@@ -172,7 +176,9 @@ def tflite_converter(
             label_key=config.features.label,
             gate_metric=config.evaluation.gate_metric,
             max_metric_delta=config.export.tflite_max_metric_delta,
-            code_version=code_version(),
+            # The converter's own source: the model input already changes with the
+            # model code.
+            code_version=fingerprint(Path(tflite.__file__).resolve()),
         ).with_id(TFLITE_CONVERTER)
     ]
 

@@ -18,7 +18,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
-    from pipeline.summary import RunSummary
+    from pipeline.ops.summary import RunSummary
 
 # TensorFlow's C++ INFO lines add nothing to test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,7 +42,7 @@ def write_click_spans(
     root: Path, days: int, rows: int = 2000, start: datetime.date = datetime.date(2026, 11, 1)
 ) -> list[Path]:
     """Writes ``days`` daily spans of generated click data under ``root``."""
-    from pipeline import clickgen
+    from pipeline.devtools import clickgen
 
     return clickgen.write_spans(root, start=start, days=days, rows=rows, seed=11)
 
@@ -108,7 +108,7 @@ def _versions(config: PipelineConfig) -> list[str]:
 
 
 def _count(config: PipelineConfig, type_name: str) -> int:
-    from pipeline import metadata
+    from pipeline.mlmd import connection as metadata
 
     return len(metadata.open_store(config).get_artifacts_by_type(type_name))
 
@@ -117,7 +117,7 @@ def _count(config: PipelineConfig, type_name: str) -> int:
 def clicks_runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     """The session's shared pipeline runs (see :class:`Runs`); treat as read-only."""
     from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides
-    from pipeline.local_runner import run
+    from pipeline.run.local import run
 
     root = tmp_path_factory.mktemp("clicks")
     write_click_spans(root / "data", days=2, rows=2500, start=E2E_START)

@@ -6,7 +6,7 @@ config, metrics). Both read only MLMD (contexts, executions, events, artifacts) 
 the artifacts MLMD points at, so they work the same for LocalDagRunner and Airflow
 runs and for SQLite and MySQL stores.
 
-MLMD layout (see :mod:`pipeline.launch`): every execution is attributed to a
+MLMD layout (see :mod:`pipeline.run.launch`): every execution is attributed to a
 ``pipeline`` context (the pipeline name), a ``pipeline_run`` context (the run id)
 and a ``node`` context (``<pipeline>.<node id>``). A cache hit is its own execution
 in state CACHED whose events point at the reused artifacts, so a cached run's
@@ -28,7 +28,7 @@ from ml_metadata.proto import metadata_store_pb2
 # to_json is shared with lineage (one serialisation for every --json output).
 from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE, to_json  # noqa: F401
 
-from pipeline import run_owner
+from pipeline.run.guards import run_owner
 from pipeline.nodes import (
     DATA_GATE,
     EVALUATOR,
@@ -40,7 +40,7 @@ from pipeline.nodes import (
     TRANSFORM,
     UPSTREAM,
 )
-from pipeline.summary import (
+from pipeline.ops.summary import (
     NODE_CONTEXT,
     PIPELINE_CONTEXT,
     RUN_CONTEXT,
@@ -52,7 +52,7 @@ from pipeline.summary import (
 Execution = metadata_store_pb2.Execution
 
 # The local runner's backfill names its validation-only runs "<timestamp>-validate-<span>"
-# (pipeline.launch.validate_span).
+# (pipeline.run.launch.validate_span).
 VALIDATION_MARKER = "-validate-"
 
 # TFX keeps an executor's ExecutionResult (code and message) as this custom property
@@ -88,7 +88,7 @@ class RunRecord:
             execution update.
         status: ``succeeded``, ``failed`` (some execution FAILED or was canceled),
             ``interrupted`` (stopped by Ctrl-C), ``abandoned`` (its process died,
-            e.g. SIGKILL, while a step ran; see :mod:`pipeline.run_owner`) or
+            e.g. SIGKILL, while a step ran; see :mod:`pipeline.run.guards.run_owner`) or
             ``running`` (some execution is still NEW/RUNNING: in progress, or a
             process without an owner record died before TFX could record it).
         spans: The spans the run trained on (Transform's input examples), or for a
@@ -224,7 +224,7 @@ class _Run:
     run_id: str
     executions: tuple[Execution, ...]
     by_node: Mapping[str, Execution]
-    # Whether the run's owner process lives (pipeline.run_owner); None: can't tell.
+    # Whether the run's owner process lives (pipeline.run.guards.run_owner); None: can't tell.
     owner_alive: bool | None = None
 
 

@@ -20,9 +20,9 @@ from typing import Any, Iterable, Mapping
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import summary
+from pipeline.ops import summary
 from pipeline.config import PipelineConfig
-from pipeline.summary import ModelGate
+from pipeline.ops.summary import ModelGate
 
 PUSHED_MODEL = "PushedModel"
 ROLLBACK_TYPE = "Rollback"

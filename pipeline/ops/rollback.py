@@ -21,7 +21,7 @@ from pathlib import Path
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import summary
+from pipeline.ops import summary
 from pipeline.config import PipelineConfig
 from pipeline.ops import lineage as lineage_lib
 from pipeline.ops.lineage import (

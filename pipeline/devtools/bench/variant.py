@@ -1,0 +1,76 @@
+"""One pipeline run with one speed lever turned back off, for the levers table.
+
+``python -m pipeline.devtools.bench.variant LEVER -- <python -m pipeline run arguments>``
+runs ``python -m pipeline run`` in this process with one of the changes the
+benchmark led to undone, so its effect can be measured against a normal run:
+
+- ``tfx_v1``: import ``tfx.v1`` first (with its Google Cloud extensions), as the
+  code did before ``components.tfx_api``;
+- ``autograph``: let AutoGraph convert ``tf_keras`` again;
+- ``transform_stats``: Transform computes its pre- and post-transform statistics;
+- ``none``: nothing undone (the baseline, same driver).
+
+Beam-argument levers need no driver: they are config files (see the suite).
+"""
+
+from __future__ import annotations
+
+import sys
+
+LEVERS = ("none", "tfx_v1", "autograph", "transform_stats")
+
+
+def undo(lever: str) -> None:
+    """Undoes one lever in this process, before the pipeline is built.
+
+    Args:
+        lever: One of :data:`LEVERS`.
+
+    Raises:
+        ValueError: On an unknown lever.
+    """
+    if lever not in LEVERS:
+        raise ValueError(f"unknown lever {lever!r}; expected one of {LEVERS}")
+    if lever == "tfx_v1":
+        import tfx.v1  # noqa: F401 - the import is the point
+    elif lever == "autograph":
+        import components.model.autograph
+
+        components.model.autograph.skip_autograph_for_tf_keras = lambda: None
+        import components.model.exporter
+        import components.model.training
+
+        components.model.training.skip_autograph_for_tf_keras = lambda: None
+        components.model.exporter.skip_autograph_for_tf_keras = lambda: None
+    elif lever == "transform_stats":
+        from components.tfx_api import tfx
+
+        transform = tfx.components.Transform
+
+        def with_statistics(**kwargs):  # noqa: ANN003, ANN202 - same signature as Transform
+            return transform(**{**kwargs, "disable_statistics": False})
+
+        tfx.components.Transform = with_statistics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Undoes the lever and runs the pipeline CLI.
+
+    Args:
+        argv: ``LEVER -- run arguments`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The CLI's exit code.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    lever, rest = args[0], args[1:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    undo(lever)
+    from pipeline import cli
+
+    return cli.main(["run", *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""The one ML Metadata query layer: every reader of the store goes through here.
+
+What TFX records, and how this layer reads it:
+
+- Every execution TFX launches is attributed to three contexts: ``pipeline`` (named
+  by the pipeline), ``pipeline_run`` (named by the run id alone, so two pipelines
+  with one schedule share it) and ``node`` (``<pipeline>.<node id>``). A run's
+  executions of *this* pipeline are therefore the ones in both its ``pipeline_run``
+  context and one of the pipeline's ``node`` contexts, which one filter query asks.
+- A node launched twice in one run (an Airflow task retry) has two executions; the
+  last attempt (highest id) stands for the node.
+- A cache hit records events to the very artifacts of the execution it reused, so
+  an artifact can have several "producers"; the one that actually ran comes first.
+- Exec properties are recorded as the execution's custom properties, dicts and
+  protos as JSON strings; some TFX artifacts carry Struct-valued custom properties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from typing import Any, Iterable, Mapping, Sequence
+
+import ml_metadata as mlmd
+from google.protobuf import json_format
+from ml_metadata.proto import metadata_store_pb2
+
+Artifact = metadata_store_pb2.Artifact
+Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
+Context = metadata_store_pb2.Context
+
+PIPELINE_CONTEXT = "pipeline"
+RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
+
+# Executions recorded by ``python -m pipeline rollback``: no TFX node, attributed to
+# the pipeline context only, listed under this node id.
+ROLLBACK_TYPE = "Rollback"
+
+DONE = (Execution.COMPLETE, Execution.CACHED)
+UNFINISHED = (Execution.NEW, Execution.RUNNING)
+
+STATE_NAMES = {
+    Execution.UNKNOWN: "unknown",
+    Execution.NEW: "new",
+    Execution.RUNNING: "running",
+    Execution.COMPLETE: "complete",
+    Execution.FAILED: "failed",
+    Execution.CACHED: "cached",
+    Execution.CANCELED: "canceled",
+}
+
+
+def _quote(value: str) -> str:
+    # MLMD filter queries are SQL-like; a quote inside a name is doubled.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def node_context_name(pipeline_name: str, node_id: str) -> str:
+    """Returns the name TFX gives a node's context.
+
+    Args:
+        pipeline_name: The pipeline.
+        node_id: The node id.
+
+    Returns:
+        ``<pipeline>.<node id>``.
+    """
+    return f"{pipeline_name}.{node_id}"
+
+
+# ----------------------------------------------------------------------- properties
+
+
+def custom(item: Artifact | Execution | Context, key: str) -> Any:
+    """Returns a custom property's value: int, string, double, bool or Struct (a dict).
+
+    Args:
+        item: An MLMD artifact, execution or context.
+        key: The custom property.
+
+    Returns:
+        Its value, or None if it is not set.
+    """
+    if key not in item.custom_properties:
+        return None
+    value = item.custom_properties[key]
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        # TFX stores e.g. ExampleAnomalies' per-split ``blessed`` as a Struct.
+        return json_format.MessageToDict(value.struct_value)
+    if kind == "proto_value":
+        return value.proto_value
+    return getattr(value, kind) if kind else None
+
+
+def json_property(execution: Execution | None, key: str) -> Any:
+    """Returns an exec property, decoded from JSON where TFX stored it as JSON.
+
+    The IR launcher records exec properties as the execution's custom properties
+    (its execution types declare none); typed properties are read for older layouts.
+
+    Args:
+        execution: The execution, or None.
+        key: The exec property.
+
+    Returns:
+        The decoded value (a dict for ``custom_config``), the raw value when it is no
+        JSON, or None when it is absent.
+    """
+    if execution is None:
+        return None
+    if key in execution.custom_properties:
+        raw = custom(execution, key)
+    elif key in execution.properties:
+        value = execution.properties[key]
+        kind = value.WhichOneof("value")
+        raw = getattr(value, kind) if kind else None
+    else:
+        return None
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def span(artifact: Artifact | None) -> int | None:
+    """Returns an Examples-like artifact's span (a custom or a typed property).
+
+    Args:
+        artifact: The artifact, or None.
+
+    Returns:
+        The span number, or None.
+    """
+    if artifact is None:
+        return None
+    value = custom(artifact, "span")
+    if value is None and "span" in artifact.properties:
+        value = artifact.properties["span"].int_value
+    return None if value is None else int(value)
+
+
+def spans(artifacts: Iterable[Artifact]) -> tuple[int, ...]:
+    """Returns the sorted distinct spans of artifacts that have one.
+
+    Args:
+        artifacts: The artifacts.
+
+    Returns:
+        Span numbers, ascending.
+    """
+    return tuple(sorted({s for s in (span(a) for a in artifacts) if s is not None}))
+
+
+def span_date(number: int | None) -> str:
+    """Returns the day a date span stands for (days since the epoch).
+
+    Args:
+        number: The span number.
+
+    Returns:
+        ``YYYY-MM-DD``, or ``?`` when there is none or it is out of range.
+    """
+    if number is None:
+        return "?"
+    try:
+        return (datetime.date(1970, 1, 1) + datetime.timedelta(days=number)).isoformat()
+    except OverflowError:
+        return "?"
+
+
+def utc(milliseconds: int) -> str:
+    """Returns an MLMD timestamp (ms since the epoch) as ISO 8601 UTC, to the second.
+
+    Args:
+        milliseconds: The timestamp.
+
+    Returns:
+        E.g. ``2026-11-01T12:00:00+00:00``.
+    """
+    moment = datetime.datetime.fromtimestamp(milliseconds / 1000.0, tz=datetime.timezone.utc)
+    return moment.isoformat(timespec="seconds")
+
+
+def state_name(execution: Execution) -> str:
+    """Returns an execution's state as a lower-case word (``complete``, ``cached``...).
+
+    Args:
+        execution: The execution.
+
+    Returns:
+        The state's name.
+    """
+    return STATE_NAMES.get(execution.last_known_state, "unknown")
+
+
+# ----------------------------------------------------------------------- executions
+
+
+def executions(store: mlmd.MetadataStore, filter_query: str) -> list[Execution]:
+    """Returns executions matching an MLMD filter query, ordered by id.
+
+    Args:
+        store: The metadata store.
+        filter_query: The query, e.g. ``contexts_a.type = 'node' AND ...``.
+
+    Returns:
+        The executions, oldest first.
+    """
+    options = mlmd.ListOptions(
+        filter_query=filter_query, order_by=mlmd.OrderByField.ID, is_asc=True
+    )
+    return list(store.get_executions(list_options=options))
+
+
+def node_executions(
+    store: mlmd.MetadataStore, pipeline_name: str, node_id: str
+) -> list[Execution]:
+    """Returns every execution of one node of a pipeline, oldest first.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        node_id: The node id.
+
+    Returns:
+        The executions, ordered by id.
+    """
+    name = node_context_name(pipeline_name, node_id)
+    return executions(
+        store,
+        f"contexts_a.type = {_quote(NODE_CONTEXT)} AND contexts_a.name = {_quote(name)}",
+    )
+
+
+def node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
+    """Maps execution id -> node id for every execution of a pipeline.
+
+    Rollbacks are no TFX node: they are listed under :data:`ROLLBACK_TYPE`.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+
+    Returns:
+        The mapping.
+    """
+    prefix = f"{pipeline_name}."
+    node_of: dict[int, str] = {}
+    for context in store.get_contexts_by_type(NODE_CONTEXT):
+        if context.name.startswith(prefix):
+            for execution in store.get_executions_by_context(context.id):
+                node_of[execution.id] = context.name[len(prefix) :]
+    if any(t.name == ROLLBACK_TYPE for t in store.get_execution_types()):
+        for execution in executions(
+            store,
+            f"contexts_a.type = {_quote(PIPELINE_CONTEXT)} AND "
+            f"contexts_a.name = {_quote(pipeline_name)} AND type = {_quote(ROLLBACK_TYPE)}",
+        ):
+            node_of[execution.id] = ROLLBACK_TYPE
+    return node_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run of a pipeline: its context and its executions.
+
+    Attributes:
+        run_id: The ``pipeline_run`` context's name.
+        context: That context (the local runner's owner record is on it).
+        executions: The pipeline's executions in the run, oldest first.
+        by_node: Node id -> the node's last attempt in the run.
+    """
+
+    run_id: str
+    context: Context
+    executions: tuple[Execution, ...]
+    by_node: Mapping[str, Execution]
+
+    @property
+    def start_ms(self) -> int:
+        """The first execution's creation time (ms since the epoch)."""
+        return min(e.create_time_since_epoch for e in self.executions)
+
+    @property
+    def end_ms(self) -> int:
+        """The last update of any execution (ms since the epoch)."""
+        return max(e.last_update_time_since_epoch for e in self.executions)
+
+
+def _run_of(
+    context: Context, found: Sequence[Execution], node_of: Mapping[int, str]
+) -> Run | None:
+    mine = tuple(e for e in found if e.id in node_of)
+    if not mine:
+        return None  # another pipeline's run with the same run id
+    by_node: dict[str, Execution] = {}
+    for execution in sorted(mine, key=lambda e: e.id):
+        by_node[node_of[execution.id]] = execution
+    return Run(context.name, context, mine, by_node)
+
+
+def runs(
+    store: mlmd.MetadataStore, pipeline_name: str, run_ids: Iterable[str] | None = None
+) -> list[Run]:
+    """Returns a pipeline's runs (or only ``run_ids``), newest first.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        run_ids: Only these runs; None for all.
+
+    Returns:
+        The runs that hold at least one execution of the pipeline, by their first
+        execution's time, newest first.
+    """
+    if store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name) is None:
+        return []
+    node_of = node_ids(store, pipeline_name)
+    if run_ids is None:
+        contexts = list(store.get_contexts_by_type(RUN_CONTEXT))
+    else:
+        contexts = [
+            c
+            for c in (store.get_context_by_type_and_name(RUN_CONTEXT, r) for r in run_ids)
+            if c is not None
+        ]
+    found = []
+    for context in contexts:
+        run = _run_of(context, store.get_executions_by_context(context.id), node_of)
+        if run is not None:
+            found.append(run)
+    return sorted(found, key=lambda r: (r.start_ms, r.run_id), reverse=True)
+
+
+def run(store: mlmd.MetadataStore, pipeline_name: str, run_id: str) -> Run:
+    """Returns one run of a pipeline.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        run_id: The run id.
+
+    Returns:
+        The run.
+
+    Raises:
+        LookupError: The pipeline has no such run.
+    """
+    found = runs(store, pipeline_name, [run_id])
+    if not found:
+        raise LookupError(f"no run {run_id!r} of pipeline {pipeline_name!r} in ML Metadata")
+    return found[0]
+
+
+def run_id_of(store: mlmd.MetadataStore, execution: Execution) -> str | None:
+    """Returns the name of an execution's ``pipeline_run`` context, if it has one.
+
+    Args:
+        store: The metadata store.
+        execution: The execution.
+
+    Returns:
+        The run id, or None.
+    """
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type == RUN_CONTEXT:
+            return context.name
+    return None
+
+
+def execution_type(store: mlmd.MetadataStore, execution: Execution) -> str:
+    """Returns an execution's type name (e.g. ``...trainer.component.Trainer``).
+
+    Args:
+        store: The metadata store.
+        execution: The execution.
+
+    Returns:
+        The type name.
+    """
+    return store.get_execution_types_by_id([execution.type_id])[0].name
+
+
+# ------------------------------------------------------------------------ artifacts
+
+
+def artifacts(
+    store: mlmd.MetadataStore, execution_id: int, key: str, kind: int = Event.OUTPUT
+) -> list[Artifact]:
+    """Returns the artifacts on one side of an execution under one input/output key.
+
+    Args:
+        store: The metadata store.
+        execution_id: The execution.
+        key: The input or output key (e.g. ``examples``, ``model``).
+        kind: ``Event.OUTPUT`` (default) or ``Event.INPUT``.
+
+    Returns:
+        The artifacts, in the order of their event path index.
+    """
+    found = []
+    for event in store.get_events_by_execution_ids([execution_id]):
+        keys = [step.key for step in event.path.steps if step.HasField("key")]
+        if event.type == kind and key in keys:
+            index = next((s.index for s in event.path.steps if s.HasField("index")), 0)
+            found.append((index, event.artifact_id))
+    ids = [artifact_id for _, artifact_id in sorted(found)]
+    by_id = {a.id: a for a in store.get_artifacts_by_id(ids)} if ids else {}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def artifact(
+    store: mlmd.MetadataStore,
+    execution: Execution | None,
+    key: str,
+    kind: int = Event.OUTPUT,
+) -> Artifact | None:
+    """Returns the first artifact under a key of an execution, if any.
+
+    Args:
+        store: The metadata store.
+        execution: The execution, or None.
+        key: The input or output key.
+        kind: ``Event.OUTPUT`` (default) or ``Event.INPUT``.
+
+    Returns:
+        The artifact, or None.
+    """
+    if execution is None:
+        return None
+    found = artifacts(store, execution.id, key, kind)
+    return found[0] if found else None
+
+
+def _original_first(found: Iterable[Execution]) -> list[Execution]:
+    return sorted(
+        found,
+        key=lambda e: (e.last_known_state != Execution.COMPLETE, e.create_time_since_epoch, e.id),
+    )
+
+
+def executions_with(
+    store: mlmd.MetadataStore, artifact_id: int, kind: int, key: str | None = None
+) -> list[Execution]:
+    """Returns the executions that took (INPUT) or produced (OUTPUT) an artifact.
+
+    Args:
+        store: The metadata store.
+        artifact_id: The artifact.
+        kind: ``Event.INPUT`` or ``Event.OUTPUT``.
+        key: Only events under this input/output key; None for any.
+
+    Returns:
+        The executions, the one that actually ran (COMPLETE) first, then oldest first.
+    """
+    ids = {
+        event.execution_id
+        for event in store.get_events_by_artifact_ids([artifact_id])
+        if event.type == kind and (key is None or any(s.key == key for s in event.path.steps))
+    }
+    return _original_first(store.get_executions_by_id(list(ids))) if ids else []
+
+
+def producer(store: mlmd.MetadataStore, artifact_id: int) -> Execution | None:
+    """Returns the execution that produced an artifact (the original, not a cache hit).
+
+    Args:
+        store: The metadata store.
+        artifact_id: The artifact.
+
+    Returns:
+        The execution, or None for an artifact nothing produced (e.g. imported).
+    """
+    found = executions_with(store, artifact_id, Event.OUTPUT)
+    return found[0] if found else None
+
+
+def node_artifacts(
+    store: mlmd.MetadataStore, pipeline_name: str, node_id: str, type_name: str | None = None
+) -> list[Artifact]:
+    """Returns the artifacts attributed to a node's context (its outputs), oldest first.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        node_id: The node id.
+        type_name: Only artifacts of this type (e.g. ``Examples``); None for all.
+
+    Returns:
+        The artifacts, ordered by id.
+    """
+    name = node_context_name(pipeline_name, node_id)
+    query = f"contexts_a.type = {_quote(NODE_CONTEXT)} AND contexts_a.name = {_quote(name)}"
+    if type_name is not None:
+        query += f" AND type = {_quote(type_name)}"
+    options = mlmd.ListOptions(filter_query=query, order_by=mlmd.OrderByField.ID, is_asc=True)
+    return list(store.get_artifacts(list_options=options))
+
+
+def upstream(
+    store: mlmd.MetadataStore, artifact_id: int, hops: int = 20
+) -> metadata_store_pb2.LineageGraph:
+    """Returns an artifact's upstream lineage: what produced it, and their inputs.
+
+    Args:
+        store: The metadata store.
+        artifact_id: The artifact to trace from.
+        hops: How far to walk (an artifact -> execution edge is one hop).
+
+    Returns:
+        MLMD's lineage subgraph (artifacts, executions, events, contexts).
+    """
+    options = metadata_store_pb2.LineageSubgraphQueryOptions(
+        starting_artifacts=metadata_store_pb2.LineageSubgraphQueryOptions.StartingNodes(
+            filter_query=f"id = {int(artifact_id)}"
+        ),
+        max_num_hops=hops,
+        direction=metadata_store_pb2.LineageSubgraphQueryOptions.UPSTREAM,
+    )
+    return store.get_lineage_subgraph(options)

@@ -1,0 +1,67 @@
+"""Span discovery agrees with CsvExampleGen's own matching, for date and {SPAN} layouts."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+import pytest
+from tfx.components.example_gen import utils as example_gen_utils
+
+from pipeline.devtools import clickgen
+
+from pipeline import spans
+from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
+
+
+def _config(root: Path, pattern: str) -> PipelineConfig:
+    config = load_config(DEFAULT_CONFIG)
+    return dataclasses.replace(
+        config, data=dataclasses.replace(config.data, input_base=root, span_pattern=pattern)
+    )
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("a,b\n1,2\n")
+
+
+def _day(day: int) -> int:
+    return example_gen_utils.date_to_span_number(2026, 11, day)
+
+
+def test_date_spans_with_a_gap(tmp_path: Path) -> None:
+    for day in (1, 2, 4):
+        _touch(tmp_path / f"2026-11-0{day}" / "clicks.csv")
+    config = _config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv")
+    span, pattern = spans.newest_span(config)
+    assert span == _day(4)
+    assert pattern == str(tmp_path / "2026-11-04" / "*.csv")
+    assert spans.newest_spans(config, 3) == [_day(1), _day(2), _day(4)]
+    assert spans.newest_spans(config, 2) == [_day(2), _day(4)]
+    assert spans.newest_spans(config, 10) == [_day(1), _day(2), _day(4)]
+
+
+def test_numbered_spans(tmp_path: Path) -> None:
+    for number in (1, 3, 10):
+        _touch(tmp_path / f"span-{number}" / "data.csv")
+    config = _config(tmp_path, "span-{SPAN}/*.csv")
+    assert spans.newest_span(config)[0] == 10
+    assert spans.newest_spans(config, 2) == [3, 10]
+
+
+def test_no_span_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no span matching '\{YYYY\}-\{MM\}-\{DD\}/\*\.csv'"):
+        spans.newest_span(_config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv"))
+
+
+def test_an_empty_newest_span_directory_stops_the_run(tmp_path: Path) -> None:
+    config = _config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv")
+    clickgen.write_day(tmp_path, datetime.date(2026, 11, 1), rows=10, seed=1)
+    (tmp_path / "2026-10-30").mkdir()  # an older empty directory is harmless
+    assert spans.newest_span(config)[0] == 20758
+    (tmp_path / "2026-11-02").mkdir()
+    assert [span for span, _ in spans.empty_span_dirs(config)] == [20756, 20759]
+    with pytest.raises(FileNotFoundError, match=r"2026-11-02 has no file matching '\*\.csv'"):
+        spans.newest_span(config)
