@@ -10,13 +10,14 @@ WORKDIR /opt/pipeline
 
 RUN pip install --no-cache-dir uv==0.13.8
 COPY pyproject.toml uv.lock README.md ./
-# Dependencies first (cached layer), then the project itself.
-RUN uv sync --locked --no-dev --no-install-project
+# Dependencies first (cached layer), then the project itself; the airflow and
+# postgres extras are what these services add to a local install.
+RUN uv sync --locked --no-dev --extra airflow --extra postgres --no-install-project
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY dags/ dags/
 COPY schemas/ schemas/
-RUN uv sync --locked --no-dev
+RUN uv sync --locked --no-dev --extra airflow --extra postgres
 
 ENV PATH=/opt/pipeline/.venv/bin:$PATH
 ENTRYPOINT ["airflow"]

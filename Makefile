@@ -17,12 +17,13 @@ BENCH_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv run test test-fast schema lock clean bench
+.PHONY: help venv run test test-fast lint schema lock clean bench
 
 help:
 	@echo "make run        - run the whole pipeline on data/ with LocalDagRunner (SQLite MLMD)"
 	@echo "make test       - run the whole test suite (unit + e2e)"
-	@echo "make test-fast  - run the tests not marked e2e"
+	@echo "make test-fast  - run tests/unit (not e2e); root-only tests skip, saying why, unless root"
+	@echo "make lint       - ruff (lint and format check) and mypy"
 	@echo "make schema     - infer a schema from the newest span and show the diff"
 	@echo "make lock       - re-resolve uv.lock after editing pyproject.toml"
 	@echo "make bench      - benchmarks: outputs/bench/results.{md,json} (BENCH_ARGS=--scale-1m adds the 1M-row day)"
@@ -37,7 +38,7 @@ $(UV):
 
 $(STAMP): $(UV)
 	@$(PYTHON) pipeline/devtools/preflight.py interpreter
-	$(UV) sync --locked --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	$(UV) sync --locked --all-extras --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 	@$(VPY) pipeline/devtools/preflight.py imports
 	@rm -f $(VENV)/.synced-* && touch $@
 
@@ -51,6 +52,17 @@ test: venv
 
 test-fast: venv
 	$(VPY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# Lint and type-check, as CI does (.ci/run). All three run, so one pass shows every
+# finding; any finding fails the target. `ruff format` and `ruff check --fix` rewrite
+# files; this target only checks. mypy's files are set in pyproject.toml.
+LINT_PATHS := pipeline components dags tests
+lint: venv
+	@status=0; \
+	$(VENV)/bin/ruff check $(LINT_PATHS) || status=1; \
+	$(VENV)/bin/ruff format --check $(LINT_PATHS) || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
 
 schema: venv
 	$(VPY) -m pipeline schema

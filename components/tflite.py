@@ -10,7 +10,7 @@ the delta (or a conversion that does not work): it records the refusal and its
 reason on its ``TFLiteModel`` artifact, and the Pusher leaves ``model.tflite`` out
 of the version it pushes while the float SavedModel is pushed as usual.
 
-What conversion needs, in TensorFlow 2.16 (measured, see README):
+What conversion needs, in TensorFlow 2.16 (measured, see docs/serving.md):
 
 - ``SELECT_TF_OPS``: the Transform graph uses ``StringToHashBucketFast`` (the
   vocabularies' OOV buckets) and ``UpperBound`` (``tft.bucketize``), and the

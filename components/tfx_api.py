@@ -2,7 +2,7 @@
 
 ``from tfx import v1`` also imports ``tfx.v1.extensions``, which loads Google Cloud's
 AI Platform client library: about a third of a run's import time and ~120 MiB of
-memory, for nothing in a local run or an Airflow task (see README "Benchmarks").
+memory, for nothing in a local run or an Airflow task (see docs/benchmarks.md).
 These are the same objects ``tfx.v1`` re-exports, imported from the TFX modules
 that define them, under the same dotted names (``tfx.components.Trainer``,
 ``tfx.dsl.Resolver``, ``tfx.proto.TrainArgs`` ...), so code reads as it would with

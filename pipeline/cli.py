@@ -98,6 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run.guards import run_owner
     from pipeline.run.local import RunInterrupted, record_interruption
     from pipeline.run.guards.run_lock import RunLockTimeout
+    from pipeline.views.summary import format_summary
 
     def on_timeout() -> None:
         # The main thread is stuck in C++ (Beam, TensorFlow): record it from here.
@@ -119,12 +120,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_BUSY
     except PipelineRunError as err:
         if err.summary is not None:
-            print(err.summary.format(), file=sys.stderr)
+            print(format_summary(err.summary), file=sys.stderr)
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
     from pipeline.mlmd import connection as metadata
 
-    print(summary.format())
+    print(format_summary(summary))
     print(
         f"\nPipeline root: {config.outputs.pipeline_root}\n"
         f"ML Metadata:   {metadata.describe(metadata.connection_config(config))}\n"
@@ -140,8 +141,8 @@ def _cmd_train_worker(args: argparse.Namespace) -> int:
     # Only the job plumbing here: TensorFlow is imported by the training process.
     from components.distributed import cluster
 
-    workers = config.training_workers
-    if config.distribution_strategy != "multi_worker_mirrored" or not workers:
+    workers = config.training.workers
+    if config.training.distribution_strategy != "multi_worker_mirrored" or not workers:
         print(
             f"error: {config.source} does not configure multi-worker training: set "
             "training.distribution_strategy: multi_worker_mirrored and training.workers "
@@ -204,22 +205,26 @@ def _open(args: argparse.Namespace) -> tuple[PipelineConfig, mlmd.MetadataStore]
 def _cmd_runs(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.ops import history
+    from pipeline.views.lineage import to_json
+    from pipeline.views.runs import format_runs
 
     records = history.list_runs(store, config.pipeline_name)[: args.limit]
-    print(history.to_json(records) if args.json else history.format_runs(records))
+    print(to_json(records) if args.json else format_runs(records))
     return 0
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.ops import history
+    from pipeline.views.lineage import to_json
+    from pipeline.views.runs import format_diff
 
     try:
         diff = history.diff_runs(store, config.pipeline_name, args.run_a, args.run_b)
     except LookupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(history.to_json(diff) if args.json else history.format_diff(diff))
+    print(to_json(diff) if args.json else format_diff(diff))
     return 0
 
 
@@ -270,13 +275,14 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 def _cmd_lineage(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.ops import lineage
+    from pipeline.views.lineage import format_lineage, to_json
 
     try:
         item = lineage.lineage(store, config, args.version)
     except LookupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(lineage.to_json(item) if args.json else lineage.format_lineage(item))
+    print(to_json(item) if args.json else format_lineage(item))
     return 0
 
 
@@ -284,7 +290,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.mlmd import connection as metadata
     from pipeline.run.guards import run_lock
-    from pipeline.ops import lineage, rollback
+    from pipeline.ops import rollback
+    from pipeline.views.lineage import to_json
+    from pipeline.views.rollback import format_rollback
 
     # A rollback writes ML Metadata and the serving dir: it takes its turn like a run.
     timeout = 0.0 if args.no_wait else config.outputs.lock_timeout_seconds
@@ -299,7 +307,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     except (LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(lineage.to_json(result) if args.json else rollback.format_rollback(result))
+    print(to_json(result) if args.json else format_rollback(result))
     return 0
 
 

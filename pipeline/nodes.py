@@ -6,6 +6,8 @@ summary, the tests and an Airflow DAG file can name nodes without those imports.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 EXAMPLE_GEN = "CsvExampleGen"
 STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "ImportSchemaGen"
@@ -86,3 +88,21 @@ def upstream(serving: bool = False, tflite: bool = False) -> dict[str, tuple[str
 # The bundled config's topology (pipeline/configs/clicks.yaml: no serving data,
 # TFLite export on).
 UPSTREAM: dict[str, tuple[str, ...]] = upstream(tflite=True)
+
+# Every node any config can have, in execution order.
+ALL_NODES: tuple[str, ...] = tuple(upstream(serving=True, tflite=True))
+
+
+def execution_order(node_ids: Iterable[str], first_seen: Callable[[str], int]) -> list[str]:
+    """Orders node ids as the pipeline runs them; unknown nodes go last.
+
+    Args:
+        node_ids: The nodes to order (e.g. those with an execution in a run).
+        first_seen: Sort key for nodes this module does not know (an execution id).
+
+    Returns:
+        The node ids, known ones in pipeline order, then the rest by ``first_seen``.
+    """
+    present = set(node_ids)
+    known = [node for node in ALL_NODES if node in present]
+    return known + sorted(present.difference(ALL_NODES), key=first_seen)

@@ -196,13 +196,13 @@ def trainer_cluster_config(config: PipelineConfig) -> dict[str, object]:
     Returns:
         ``{"multi_worker": {"workers", "jobs_dir", "join_timeout_seconds"}}`` or ``{}``.
     """
-    if not config.training_workers:
+    if not config.training.workers:
         return {}
     return {
         CLUSTER_KEY: {
-            "workers": list(config.training_workers),
+            "workers": list(config.training.workers),
             "jobs_dir": str(cluster.jobs_dir(config.outputs.pipeline_root)),
-            "join_timeout_seconds": config.join_timeout_seconds,
+            "join_timeout_seconds": config.training.join_timeout_seconds,
         }
     }
 
@@ -342,7 +342,7 @@ def create_pipeline(
         # StatisticsGen already computed the raw statistics and the DataGate judged
         # them; Transform's own pre- and post-transform statistics would be a second
         # and third TFDV pass that nothing reads (a third of Transform's time on a
-        # small span, see README "Benchmarks").
+        # small span, see docs/benchmarks.md).
         disable_statistics=True,
     ).with_id(TRANSFORM)
     # (Already after the gate through the window; explicit, as it is the point.)
@@ -369,8 +369,8 @@ def create_pipeline(
         custom_config={
             **component_config,
             "hyperparameters": config.model.to_dict(),
-            STRATEGY_KEY: config.distribution_strategy,
-            WARM_START_KEY: config.warm_start,
+            STRATEGY_KEY: config.training.distribution_strategy,
+            WARM_START_KEY: config.training.warm_start,
             **trainer_cluster_config(config),
         },
     ).with_id(TRAINER)

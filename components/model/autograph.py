@@ -6,7 +6,7 @@ TensorFlow 2.16's list has ``keras`` (Keras 2 as TF used to bundle it) but not
 ``tf_keras``, the same Keras 2 code under the package name TFX 1.16 needs. So every
 first ``fit`` and every export re-parsed and re-generated Keras' train step, loss,
 metrics and optimizer code: ~150 functions, 30 s of a 33 s Trainer on the penguin
-data (see README "Benchmarks"). Adding ``tf_keras`` to the list restores what
+data (see docs/benchmarks.md). Adding ``tf_keras`` to the list restores what
 ``keras`` always had; the traced graphs, and so the trained model, are the same.
 """
 

@@ -57,7 +57,10 @@ def interpreter_problem(
                     "manylinux2014 wheels TensorFlow 2.16 and TFX 1.16 ship."
                 )
         elif not name:
-            return "This Linux has no glibc (musl/Alpine?), and TFX's manylinux wheels cannot load on it."
+            return (
+                "This Linux has no glibc (musl/Alpine?), and TFX's manylinux wheels cannot "
+                "load on it."
+            )
         return None
     if system == "Darwin":
         return None

@@ -13,6 +13,9 @@ What TFX records, and how this layer reads it:
   an artifact can have several "producers"; the one that actually ran comes first.
 - Exec properties are recorded as the execution's custom properties, dicts and
   protos as JSON strings; some TFX artifacts carry Struct-valued custom properties.
+
+A whole upstream trace in one query (``get_lineage_subgraph``) is in
+:mod:`pipeline.mlmd.subgraph`.
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import ml_metadata as mlmd
 from google.protobuf import json_format
 from ml_metadata.proto import metadata_store_pb2
 
-Artifact = metadata_store_pb2.Artifact
-Execution = metadata_store_pb2.Execution
-Event = metadata_store_pb2.Event
-Context = metadata_store_pb2.Context
+# ml_metadata's protobuf classes are untyped (Any to mypy): explicit aliases keep
+# them usable in annotations.
+Artifact: TypeAlias = metadata_store_pb2.Artifact
+Execution: TypeAlias = metadata_store_pb2.Execution
+Event: TypeAlias = metadata_store_pb2.Event
+Context: TypeAlias = metadata_store_pb2.Context
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -54,8 +60,10 @@ STATE_NAMES = {
 
 
 def _quote(value: str) -> str:
-    # MLMD filter queries are SQL-like; a quote inside a name is doubled.
-    return "'" + value.replace("'", "''") + "'"
+    # MLMD filter queries are parsed by ZetaSQL, whose string literals escape a quote
+    # (and the escape character itself) with a backslash; doubling does not parse.
+    # (MLMD 1.16's SQLite backend still matches no value holding a backslash.)
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def node_context_name(pipeline_name: str, node_id: str) -> str:
@@ -218,9 +226,7 @@ def executions(store: mlmd.MetadataStore, filter_query: str) -> list[Execution]:
     return list(store.get_executions(list_options=options))
 
 
-def node_executions(
-    store: mlmd.MetadataStore, pipeline_name: str, node_id: str
-) -> list[Execution]:
+def node_executions(store: mlmd.MetadataStore, pipeline_name: str, node_id: str) -> list[Execution]:
     """Returns every execution of one node of a pipeline, oldest first.
 
     Args:
@@ -273,14 +279,16 @@ class Run:
     Attributes:
         run_id: The ``pipeline_run`` context's name.
         context: That context (the local runner's owner record is on it).
-        executions: The pipeline's executions in the run, oldest first.
+        executions: The pipeline's executions in the run, every attempt, by id.
         by_node: Node id -> the node's last attempt in the run.
+        nodes: Execution id -> node id, for every execution of the run.
     """
 
     run_id: str
     context: Context
     executions: tuple[Execution, ...]
     by_node: Mapping[str, Execution]
+    nodes: Mapping[int, str]
 
     @property
     def start_ms(self) -> int:
@@ -289,20 +297,21 @@ class Run:
 
     @property
     def end_ms(self) -> int:
-        """The last update of any execution (ms since the epoch)."""
-        return max(e.last_update_time_since_epoch for e in self.executions)
+        """The last update (or creation) of any execution (ms since the epoch)."""
+        return max(
+            max(e.last_update_time_since_epoch, e.create_time_since_epoch) for e in self.executions
+        )
 
 
-def _run_of(
-    context: Context, found: Sequence[Execution], node_of: Mapping[int, str]
-) -> Run | None:
-    mine = tuple(e for e in found if e.id in node_of)
+def _run_of(context: Context, found: Sequence[Execution], node_of: Mapping[int, str]) -> Run | None:
+    mine = tuple(sorted((e for e in found if e.id in node_of), key=lambda e: e.id))
     if not mine:
         return None  # another pipeline's run with the same run id
     by_node: dict[str, Execution] = {}
-    for execution in sorted(mine, key=lambda e: e.id):
+    for execution in mine:  # by id: the last attempt wins
         by_node[node_of[execution.id]] = execution
-    return Run(context.name, context, mine, by_node)
+    nodes = {e.id: node_of[e.id] for e in mine}
+    return Run(context.name, context, mine, by_node, nodes)
 
 
 def runs(
@@ -390,6 +399,29 @@ def execution_type(store: mlmd.MetadataStore, execution: Execution) -> str:
 # ------------------------------------------------------------------------ artifacts
 
 
+def artifact_ids(events: Iterable[Event], key: str, kind: int) -> list[int]:
+    """Returns the artifact ids of events on one side under one input/output key.
+
+    An event's path is (key, index): the input/output key, then the position in
+    that key's list, which is the order the component saw the artifacts in.
+
+    Args:
+        events: Events of one execution.
+        key: The input or output key.
+        kind: ``Event.OUTPUT`` or ``Event.INPUT``.
+
+    Returns:
+        The artifact ids, in the order of their event path index.
+    """
+    found = []
+    for event in events:
+        keys = [step.key for step in event.path.steps if step.HasField("key")]
+        if event.type == kind and key in keys:
+            index = next((s.index for s in event.path.steps if s.HasField("index")), 0)
+            found.append((index, event.artifact_id))
+    return [artifact_id for _, artifact_id in sorted(found)]
+
+
 def artifacts(
     store: mlmd.MetadataStore, execution_id: int, key: str, kind: int = Event.OUTPUT
 ) -> list[Artifact]:
@@ -404,13 +436,7 @@ def artifacts(
     Returns:
         The artifacts, in the order of their event path index.
     """
-    found = []
-    for event in store.get_events_by_execution_ids([execution_id]):
-        keys = [step.key for step in event.path.steps if step.HasField("key")]
-        if event.type == kind and key in keys:
-            index = next((s.index for s in event.path.steps if s.HasField("index")), 0)
-            found.append((index, event.artifact_id))
-    ids = [artifact_id for _, artifact_id in sorted(found)]
+    ids = artifact_ids(store.get_events_by_execution_ids([execution_id]), key, kind)
     by_id = {a.id: a for a in store.get_artifacts_by_id(ids)} if ids else {}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -438,7 +464,17 @@ def artifact(
     return found[0] if found else None
 
 
-def _original_first(found: Iterable[Execution]) -> list[Execution]:
+def original_first(found: Iterable[Execution]) -> list[Execution]:
+    """Orders the executions that share an output: the one that actually ran first.
+
+    A cache hit records an OUTPUT event to the very artifact the original produced.
+
+    Args:
+        found: Executions with an OUTPUT event to one artifact (cache hits included).
+
+    Returns:
+        COMPLETE ones first, then the rest; oldest first within each.
+    """
     return sorted(
         found,
         key=lambda e: (e.last_known_state != Execution.COMPLETE, e.create_time_since_epoch, e.id),
@@ -464,7 +500,7 @@ def executions_with(
         for event in store.get_events_by_artifact_ids([artifact_id])
         if event.type == kind and (key is None or any(s.key == key for s in event.path.steps))
     }
-    return _original_first(store.get_executions_by_id(list(ids))) if ids else []
+    return original_first(store.get_executions_by_id(list(ids))) if ids else []
 
 
 def producer(store: mlmd.MetadataStore, artifact_id: int) -> Execution | None:
@@ -481,10 +517,24 @@ def producer(store: mlmd.MetadataStore, artifact_id: int) -> Execution | None:
     return found[0] if found else None
 
 
+def _context_artifacts(
+    store: mlmd.MetadataStore, context_type: str, context_name: str, type_name: str | None
+) -> list[Artifact]:
+    query = f"contexts_a.type = {_quote(context_type)} AND contexts_a.name = {_quote(context_name)}"
+    if type_name is not None:
+        query += f" AND type = {_quote(type_name)}"
+    options = mlmd.ListOptions(filter_query=query, order_by=mlmd.OrderByField.ID, is_asc=True)
+    return list(store.get_artifacts(list_options=options))
+
+
 def node_artifacts(
     store: mlmd.MetadataStore, pipeline_name: str, node_id: str, type_name: str | None = None
 ) -> list[Artifact]:
-    """Returns the artifacts attributed to a node's context (its outputs), oldest first.
+    """Returns the artifacts attributed to a node's context, oldest first.
+
+    TFX puts an execution with its input and output events and its contexts in one
+    call, which attributes both sides to the node: these are what the node's
+    executions took and produced.
 
     Args:
         store: The metadata store.
@@ -496,31 +546,23 @@ def node_artifacts(
         The artifacts, ordered by id.
     """
     name = node_context_name(pipeline_name, node_id)
-    query = f"contexts_a.type = {_quote(NODE_CONTEXT)} AND contexts_a.name = {_quote(name)}"
-    if type_name is not None:
-        query += f" AND type = {_quote(type_name)}"
-    options = mlmd.ListOptions(filter_query=query, order_by=mlmd.OrderByField.ID, is_asc=True)
-    return list(store.get_artifacts(list_options=options))
+    return _context_artifacts(store, NODE_CONTEXT, name, type_name)
 
 
-def upstream(
-    store: mlmd.MetadataStore, artifact_id: int, hops: int = 20
-) -> metadata_store_pb2.LineageGraph:
-    """Returns an artifact's upstream lineage: what produced it, and their inputs.
+def pipeline_artifacts(
+    store: mlmd.MetadataStore, pipeline_name: str, type_name: str | None = None
+) -> list[Artifact]:
+    """Returns the artifacts attributed to a pipeline's context, oldest first.
+
+    Every execution of the pipeline (a rollback included) attributes what it took
+    and produced to the pipeline context.
 
     Args:
         store: The metadata store.
-        artifact_id: The artifact to trace from.
-        hops: How far to walk (an artifact -> execution edge is one hop).
+        pipeline_name: The pipeline.
+        type_name: Only artifacts of this type (e.g. ``PushedModel``); None for all.
 
     Returns:
-        MLMD's lineage subgraph (artifacts, executions, events, contexts).
+        The artifacts, ordered by id.
     """
-    options = metadata_store_pb2.LineageSubgraphQueryOptions(
-        starting_artifacts=metadata_store_pb2.LineageSubgraphQueryOptions.StartingNodes(
-            filter_query=f"id = {int(artifact_id)}"
-        ),
-        max_num_hops=hops,
-        direction=metadata_store_pb2.LineageSubgraphQueryOptions.UPSTREAM,
-    )
-    return store.get_lineage_subgraph(options)
+    return _context_artifacts(store, PIPELINE_CONTEXT, pipeline_name, type_name)

@@ -4,7 +4,7 @@
 ``diff_runs`` answers "what changed between these two runs?" (data, schema, code,
 config, metrics). Both read only MLMD (contexts, executions, events, artifacts) and
 the artifacts MLMD points at, so they work the same for LocalDagRunner and Airflow
-runs and for SQLite and MySQL stores.
+runs and for SQLite and MySQL stores. :mod:`pipeline.views.runs` renders them as text.
 
 MLMD layout (see :mod:`pipeline.run.launch`): every execution is attributed to a
 ``pipeline`` context (the pipeline name), a ``pipeline_run`` context (the run id)
@@ -16,19 +16,16 @@ inputs and outputs are read exactly like those of a run that executed.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import difflib
 import json
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import ml_metadata as mlmd
-from ml_metadata.proto import metadata_store_pb2
 
-# to_json is shared with lineage (one serialisation for every --json output).
-from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, ROLLBACK_TYPE, to_json  # noqa: F401
-
-from pipeline.run.guards import run_owner
+from pipeline.mlmd import queries
+from pipeline.mlmd.queries import Artifact, Event, Execution
 from pipeline.nodes import (
     DATA_GATE,
     EVALUATOR,
@@ -38,18 +35,11 @@ from pipeline.nodes import (
     SCHEMA_GEN,
     TRAINER,
     TRANSFORM,
-    UPSTREAM,
+    execution_order,
 )
-from pipeline.ops.summary import (
-    NODE_CONTEXT,
-    PIPELINE_CONTEXT,
-    RUN_CONTEXT,
-    _custom,
-    _output_artifacts,
-    overall_metrics,
-)
-
-Execution = metadata_store_pb2.Execution
+from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF
+from pipeline.ops.model_gate import overall_metrics
+from pipeline.run.guards import run_owner
 
 # The local runner's backfill names its validation-only runs "<timestamp>-validate-<span>"
 # (pipeline.run.launch.validate_span).
@@ -69,10 +59,6 @@ _REASON_CHARS = 300
 # Metric values closer than this are "the same" (TFMA floats round-trip exactly, but
 # a recomputation on the same data may differ in the last bits).
 _METRIC_TOLERANCE = 1e-9
-
-_FAILED = (Execution.FAILED,)
-_UNFINISHED = (Execution.NEW, Execution.RUNNING)
-_DONE = (Execution.COMPLETE, Execution.CACHED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,105 +203,17 @@ class RunDiff:
 # --------------------------------------------------------------------------- reading
 
 
-@dataclasses.dataclass(frozen=True)
-class _Run:
-    """A run's executions of one pipeline, by node id (the last one wins)."""
-
-    run_id: str
-    executions: tuple[Execution, ...]
-    by_node: Mapping[str, Execution]
-    # Whether the run's owner process lives (pipeline.run.guards.run_owner); None: can't tell.
-    owner_alive: bool | None = None
-
-
-def _pipeline_node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
-    """Maps execution id -> node id for every execution of the pipeline.
-
-    Rollbacks (``python -m pipeline rollback``) are no TFX node: they are recorded
-    in the pipeline context only, and listed under the node id ``Rollback``.
-    """
-    prefix = f"{pipeline_name}."
-    node_of: dict[int, str] = {}
-    for context in store.get_contexts_by_type(NODE_CONTEXT):
-        if not context.name.startswith(prefix):
-            continue
-        node_id = context.name[len(prefix):]
-        for execution in store.get_executions_by_context(context.id):
-            node_of[execution.id] = node_id
-    pipeline = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
-    rollback_types = {t.id for t in store.get_execution_types() if t.name == ROLLBACK_TYPE}
-    if pipeline is not None and rollback_types:
-        for execution in store.get_executions_by_context(pipeline.id):
-            if execution.type_id in rollback_types:
-                node_of[execution.id] = ROLLBACK_TYPE
-    return node_of
-
-
-def _runs(
-    store: mlmd.MetadataStore, pipeline_name: str, run_ids: Iterable[str] | None = None
-) -> list[_Run]:
-    """Reads the pipeline's runs (or only ``run_ids``), with their executions.
-
-    A ``pipeline_run`` context is named by the run id alone, so two pipelines (two
-    Airflow DAGs with the same schedule, say) share one context per run id; keeping
-    only executions of this pipeline's node contexts separates them.
-    """
-    if store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name) is None:
-        return []
-    node_of = _pipeline_node_ids(store, pipeline_name)
-    if run_ids is None:
-        contexts = store.get_contexts_by_type(RUN_CONTEXT)
-    else:
-        contexts = [
-            c for c in (store.get_context_by_type_and_name(RUN_CONTEXT, r) for r in run_ids) if c
-        ]
-    runs = []
-    for context in contexts:
-        executions = tuple(
-            e for e in store.get_executions_by_context(context.id) if e.id in node_of
-        )
-        if not executions:
-            continue  # another pipeline's run
-        by_node: dict[str, Execution] = {}
-        # Ordered by id, so a node launched twice in one run (an Airflow task retry)
-        # is represented by its last attempt.
-        for execution in sorted(executions, key=lambda e: e.id):
-            by_node[node_of[execution.id]] = execution
-        runs.append(_Run(context.name, executions, by_node, run_owner.owner_alive(context)))
-    return runs
-
-
-def _run(store: mlmd.MetadataStore, pipeline_name: str, run_id: str) -> _Run:
-    found = _runs(store, pipeline_name, [run_id])
-    if not found:
-        raise LookupError(f"no run {run_id!r} of pipeline {pipeline_name!r} in ML Metadata")
-    return found[0]
-
-
-def _examples(store: mlmd.MetadataStore, run: _Run) -> list[metadata_store_pb2.Artifact]:
+def _examples(store: mlmd.MetadataStore, run: queries.Run) -> list[Artifact]:
     """The Examples the run trained on, or for a run without Transform, ingested."""
     transform = run.by_node.get(TRANSFORM)
     if transform is not None:
-        found = _output_artifacts(store, transform.id, "examples", input_side=True)
+        found = queries.artifacts(store, transform.id, "examples", Event.INPUT)
         if found:
             return found
     example_gen = run.by_node.get(EXAMPLE_GEN)
     if example_gen is not None:
-        return _output_artifacts(store, example_gen.id, "examples")
+        return queries.artifacts(store, example_gen.id, "examples")
     return []
-
-
-def _spans(artifacts: Iterable[metadata_store_pb2.Artifact]) -> tuple[int, ...]:
-    return tuple(
-        sorted({int(_custom(a, "span") or 0) for a in artifacts if "span" in a.custom_properties})
-    )
-
-
-def _utc(milliseconds: int) -> str:
-    return (
-        datetime.datetime.fromtimestamp(milliseconds / 1000.0, tz=datetime.timezone.utc)
-        .isoformat(timespec="seconds")
-    )
 
 
 def _one_line(text: str) -> str:
@@ -336,9 +234,9 @@ def failure_message(execution: Execution) -> str | None:
         none (TFX stores it only when an executor returns an error code, not when it
         raises, which is how the DataGate rejects a span).
     """
-    if EXECUTION_RESULT_PROPERTY not in execution.custom_properties:
+    raw = queries.custom(execution, EXECUTION_RESULT_PROPERTY)
+    if not isinstance(raw, str):
         return None
-    raw = execution.custom_properties[EXECUTION_RESULT_PROPERTY].string_value
     try:
         message = json.loads(raw).get("resultMessage", "")
     except (ValueError, AttributeError):  # not the JSON TFX writes; show it as is
@@ -346,7 +244,7 @@ def failure_message(execution: Execution) -> str | None:
     return _one_line(message) or None
 
 
-def _anomaly_hint(store: mlmd.MetadataStore, run: _Run) -> str | None:
+def _anomaly_hint(store: mlmd.MetadataStore, run: queries.Run) -> str | None:
     """Which splits ExampleValidator flagged, the only gate evidence MLMD keeps.
 
     A rejected span leaves no message in MLMD (the DataGate raises, so TFX records
@@ -356,11 +254,11 @@ def _anomaly_hint(store: mlmd.MetadataStore, run: _Run) -> str | None:
     validator = run.by_node.get(EXAMPLE_VALIDATOR)
     if validator is None:
         return None
-    for artifact in _output_artifacts(store, validator.id, "anomalies"):
-        if "blessed" not in artifact.custom_properties:
+    for artifact in queries.artifacts(store, validator.id, "anomalies"):
+        per_split = queries.custom(artifact, "blessed")
+        if not isinstance(per_split, dict):
             continue
-        fields = artifact.custom_properties["blessed"].struct_value.fields
-        flagged = sorted(split for split, value in fields.items() if value.number_value == 0)
+        flagged = sorted(split for split, value in per_split.items() if value == 0)
         if flagged:
             return (
                 f"ExampleValidator flagged schema anomalies in {', '.join(flagged)} "
@@ -369,29 +267,25 @@ def _anomaly_hint(store: mlmd.MetadataStore, run: _Run) -> str | None:
     return None
 
 
-def _node_order(by_node: Mapping[str, Execution]) -> list[str]:
-    # Pipeline order for the known nodes, then any others (e.g. serving nodes) by id.
-    known = [node for node in UPSTREAM if node in by_node]
-    rest = sorted((n for n in by_node if n not in UPSTREAM), key=lambda n: by_node[n].id)
-    return known + rest
+def _node_order(run: queries.Run) -> list[str]:
+    return execution_order(run.by_node, lambda node: run.by_node[node].id)
 
 
-def _ended_early(run: _Run) -> tuple[str, str, str] | None:
+def _ended_early(run: queries.Run) -> tuple[str, str, str] | None:
     """Status, "stopped by" and reason of a run that was killed or interrupted.
 
     ``interrupted``: a Ctrl-C, recorded by the run itself. ``abandoned``: its process
     died (SIGKILL, OOM, power cut) with executions unfinished, whether a later run
     already marked them CANCELED (``run_owner.reconcile``) or not yet.
     """
-    order = _node_order(run.by_node)
+    order = _node_order(run)
     for key, status in ((run_owner.INTERRUPTED, "interrupted"), (run_owner.ABANDONED, "abandoned")):
         for node in order:
-            execution = run.by_node[node]
-            if key in execution.custom_properties:
-                reason = execution.custom_properties[key].string_value
-                return status, f"{status} in {node}", _one_line(reason)
-    unfinished = [n for n in order if run.by_node[n].last_known_state in _UNFINISHED]
-    if unfinished and run.owner_alive is False:
+            reason = queries.custom(run.by_node[node], key)
+            if reason is not None:
+                return status, f"{status} in {node}", _one_line(str(reason))
+    unfinished = [n for n in order if run.by_node[n].last_known_state in queries.UNFINISHED]
+    if unfinished and run_owner.owner_alive(run.context) is False:
         return (
             "abandoned",
             f"abandoned in {unfinished[0]}",
@@ -401,52 +295,63 @@ def _ended_early(run: _Run) -> tuple[str, str, str] | None:
     return None
 
 
-def _record(store: mlmd.MetadataStore, run: _Run) -> RunRecord:
-    executions = run.executions
-    states = {e.last_known_state for e in executions}
+def _status(run: queries.Run) -> str:
+    states = {e.last_known_state for e in run.executions}
     if states & {Execution.FAILED, Execution.CANCELED}:
-        status = "failed"
-    elif states & set(_UNFINISHED):
-        status = "running"
-    else:
-        status = "succeeded"
-    started = min(e.create_time_since_epoch for e in executions)
-    ended = max(max(e.last_update_time_since_epoch, e.create_time_since_epoch) for e in executions)
+        return "failed"
+    if states & set(queries.UNFINISHED):
+        return "running"
+    return "succeeded"
 
-    blessed: bool | None = None
+
+def _blessed(store: mlmd.MetadataStore, run: queries.Run) -> bool | None:
     evaluator = run.by_node.get(EVALUATOR)
-    if evaluator is not None and evaluator.last_known_state in _DONE:
-        blessing = _output_artifacts(store, evaluator.id, "blessing")
-        if blessing:
-            blessed = _custom(blessing[0], "blessed") == 1
+    if evaluator is None or evaluator.last_known_state not in queries.DONE:
+        return None
+    blessing = queries.artifact(store, evaluator, "blessing")
+    return None if blessing is None else queries.custom(blessing, "blessed") == 1
 
-    pushed_version: str | None = None
-    rollback = run.by_node.get(ROLLBACK_TYPE)
-    if rollback is not None:
-        pushed = _output_artifacts(store, rollback.id, PUSHED_MODEL_KEY)
-        return RunRecord(
-            run_id=run.run_id,
-            kind="rollback",
-            started=_utc(started),
-            duration_seconds=round(max(ended - started, 0) / 1000.0, 3),
-            status=status,
-            spans=(),
-            blessed=None,
-            pushed_version=str(_custom(pushed[0], "pushed_version")) if pushed else None,
-            stopped_by=None,
-            reason=f"republished version {_custom(pushed[0], ROLLBACK_OF)}" if pushed else None,
-        )
+
+def _pushed_version(store: mlmd.MetadataStore, run: queries.Run) -> str | None:
     pusher = run.by_node.get(PUSHER)
     # Only a Pusher that executed pushed in this run; a cache hit reuses an old push
     # (the same rule as RunSummary.pushed).
-    if pusher is not None and pusher.last_known_state == Execution.COMPLETE:
-        pushed = _output_artifacts(store, pusher.id, "pushed_model")
-        if pushed and _custom(pushed[0], "pushed") == 1:
-            version = _custom(pushed[0], "pushed_version")
-            pushed_version = None if version is None else str(version)
+    if pusher is None or pusher.last_known_state != Execution.COMPLETE:
+        return None
+    pushed = queries.artifact(store, pusher, "pushed_model")
+    if pushed is None or queries.custom(pushed, "pushed") != 1:
+        return None
+    version = queries.custom(pushed, "pushed_version")
+    return None if version is None else str(version)
 
+
+def _rollback_record(store: mlmd.MetadataStore, run: queries.Run, rollback: Execution) -> RunRecord:
+    pushed = queries.artifact(store, rollback, PUSHED_MODEL_KEY)
+    return RunRecord(
+        run_id=run.run_id,
+        kind="rollback",
+        started=queries.utc(run.start_ms),
+        duration_seconds=round(max(run.end_ms - run.start_ms, 0) / 1000.0, 3),
+        status=_status(run),
+        spans=(),
+        blessed=None,
+        pushed_version=(None if pushed is None else str(queries.custom(pushed, "pushed_version"))),
+        stopped_by=None,
+        reason=(
+            None if pushed is None else f"republished version {queries.custom(pushed, ROLLBACK_OF)}"
+        ),
+    )
+
+
+def _record(store: mlmd.MetadataStore, run: queries.Run) -> RunRecord:
+    rollback = run.by_node.get(queries.ROLLBACK_TYPE)
+    if rollback is not None:
+        return _rollback_record(store, run, rollback)
+    status = _status(run)
+    blessed = _blessed(store, run)
     stopped_by = reason = None
-    failed = [n for n in _node_order(run.by_node) if run.by_node[n].last_known_state in _FAILED]
+    order = _node_order(run)
+    failed = [n for n in order if run.by_node[n].last_known_state == Execution.FAILED]
     ended_early = _ended_early(run)
     if ended_early is not None:
         status, stopped_by, reason = ended_early
@@ -462,12 +367,12 @@ def _record(store: mlmd.MetadataStore, run: _Run) -> RunRecord:
     return RunRecord(
         run_id=run.run_id,
         kind="validation" if VALIDATION_MARKER in run.run_id else "run",
-        started=_utc(started),
-        duration_seconds=round(max(ended - started, 0) / 1000.0, 3),
+        started=queries.utc(run.start_ms),
+        duration_seconds=round(max(run.end_ms - run.start_ms, 0) / 1000.0, 3),
         status=status,
-        spans=_spans(_examples(store, run)),
+        spans=queries.spans(_examples(store, run)),
         blessed=blessed,
-        pushed_version=pushed_version,
+        pushed_version=_pushed_version(store, run),
         stopped_by=stopped_by,
         reason=reason,
     )
@@ -484,38 +389,10 @@ def list_runs(store: mlmd.MetadataStore, pipeline_name: str) -> list[RunRecord]:
         One record per ``pipeline_run`` with executions of this pipeline, newest
         (by earliest execution) first; empty if the pipeline never ran.
     """
-    runs = _runs(store, pipeline_name)
-    runs.sort(
-        key=lambda r: (min(e.create_time_since_epoch for e in r.executions), r.run_id),
-        reverse=True,
-    )
-    return [_record(store, run) for run in runs]
+    return [_record(store, run) for run in queries.runs(store, pipeline_name)]
 
 
 # ----------------------------------------------------------------------------- diff
-
-
-def _json_property(execution: Execution | None, name: str) -> Any:
-    """A JSON-valued exec property (TFX stores dicts and protos as JSON strings)."""
-    if execution is None:
-        return None
-    # The IR launcher records exec properties as the execution's *custom* properties
-    # (its execution types declare none); typed properties are checked for older
-    # layouts.
-    if name in execution.custom_properties:
-        value = execution.custom_properties[name]
-    elif name in execution.properties:
-        value = execution.properties[name]
-    else:
-        return None
-    kind = value.WhichOneof("value")
-    raw = getattr(value, kind) if kind else None
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
@@ -545,10 +422,10 @@ def run_config(store: mlmd.MetadataStore, pipeline_name: str, run_id: str) -> di
     Raises:
         LookupError: If the run is not in the store.
     """
-    return _config(_run(store, pipeline_name, run_id))
+    return _config(queries.run(store, pipeline_name, run_id))
 
 
-def _config(run: _Run) -> dict[str, Any]:
+def _config(run: queries.Run) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for node, names in (
         (TRANSFORM, ("custom_config",)),
@@ -556,7 +433,7 @@ def _config(run: _Run) -> dict[str, Any]:
         (EVALUATOR, ("eval_config",)),
     ):
         for name in names:
-            value = _json_property(run.by_node.get(node), name)
+            value = queries.json_property(run.by_node.get(node), name)
             if value is None:
                 continue
             if isinstance(value, dict):
@@ -565,22 +442,20 @@ def _config(run: _Run) -> dict[str, Any]:
     return config
 
 
-def _code_version(run: _Run) -> str | None:
+def _code_version(run: queries.Run) -> str | None:
     for node in (TRAINER, TRANSFORM):
-        config = _json_property(run.by_node.get(node), "custom_config")
+        config = queries.json_property(run.by_node.get(node), "custom_config")
         if isinstance(config, dict) and config.get("code_version"):
             return str(config["code_version"])
     return None
 
 
-def _schema(store: mlmd.MetadataStore, run: _Run) -> metadata_store_pb2.Artifact | None:
+def _schema(store: mlmd.MetadataStore, run: queries.Run) -> Artifact | None:
     # The schema the run's Transform used; else the one ImportSchemaGen produced.
-    for node, key, input_side in ((TRANSFORM, "schema", True), (SCHEMA_GEN, "schema", False)):
-        execution = run.by_node.get(node)
-        if execution is not None:
-            found = _output_artifacts(store, execution.id, key, input_side=input_side)
-            if found:
-                return found[0]
+    for node, kind in ((TRANSFORM, Event.INPUT), (SCHEMA_GEN, Event.OUTPUT)):
+        found = queries.artifact(store, run.by_node.get(node), "schema", kind)
+        if found is not None:
+            return found
     return None
 
 
@@ -592,9 +467,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def _schema_diff(
-    a: metadata_store_pb2.Artifact | None, b: metadata_store_pb2.Artifact | None
-) -> str:
+def _schema_diff(a: Artifact | None, b: Artifact | None) -> str:
     if a is None and b is None:
         return ""
     if a is not None and b is not None and a.id == b.id:
@@ -611,12 +484,12 @@ def _schema_diff(
     )
 
 
-def _metrics(store: mlmd.MetadataStore, run: _Run) -> dict[str, float]:
+def _metrics(store: mlmd.MetadataStore, run: queries.Run) -> dict[str, float]:
     evaluator = run.by_node.get(EVALUATOR)
-    if evaluator is None or evaluator.last_known_state not in _DONE:
+    if evaluator is None or evaluator.last_known_state not in queries.DONE:
         return {}
-    evaluation = _output_artifacts(store, evaluator.id, "evaluation")
-    return overall_metrics(evaluation[0].uri) if evaluation else {}
+    evaluation = queries.artifact(store, evaluator, "evaluation")
+    return overall_metrics(evaluation.uri) if evaluation is not None else {}
 
 
 def _changes(
@@ -634,14 +507,14 @@ def _changes(
     return tuple(changes)
 
 
-def _examples_refs(artifacts: Iterable[metadata_store_pb2.Artifact]) -> tuple[ExamplesRef, ...]:
+def _examples_refs(artifacts: Iterable[Artifact]) -> tuple[ExamplesRef, ...]:
     refs = []
     for artifact in artifacts:
-        version = _custom(artifact, "version")
+        version = queries.custom(artifact, "version")
         refs.append(
             ExamplesRef(
                 artifact_id=artifact.id,
-                span=int(_custom(artifact, "span") or 0),
+                span=queries.span(artifact) or 0,
                 version=None if version is None else int(version),
                 uri=artifact.uri,
             )
@@ -664,8 +537,8 @@ def diff_runs(store: mlmd.MetadataStore, pipeline_name: str, run_a: str, run_b: 
     Raises:
         LookupError: Naming a run id that is not a run of the pipeline.
     """
-    a = _run(store, pipeline_name, run_a)
-    b = _run(store, pipeline_name, run_b)
+    a = queries.run(store, pipeline_name, run_a)
+    b = queries.run(store, pipeline_name, run_b)
     examples_a = _examples_refs(_examples(store, a))
     examples_b = _examples_refs(_examples(store, b))
     spans_a = tuple(sorted({e.span for e in examples_a}))
@@ -692,138 +565,3 @@ def diff_runs(store: mlmd.MetadataStore, pipeline_name: str, run_a: str, run_b: 
         metrics_b=metrics_b,
         metric_changes=_changes(metrics_a, metrics_b, numeric=True),
     )
-
-
-# ------------------------------------------------------------------------ rendering
-
-
-def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")
-
-
-def _span_list(spans: Iterable[int]) -> str:
-    return ",".join(str(s) for s in spans) or "-"
-
-
-_RUN_COLUMNS = (
-    "run id", "started (UTC)", "seconds", "status", "spans", "blessed", "pushed", "stopped by"
-)
-
-
-def format_runs(records: Iterable[RunRecord]) -> str:
-    """Renders run records as a fixed-width table, one run a line.
-
-    A run's recorded reason, if any, follows its line, indented.
-
-    Args:
-        records: Records from :func:`list_runs`.
-
-    Returns:
-        The table (a header only when there are no runs).
-    """
-    records = list(records)
-    rows = [
-        (
-            r.run_id,
-            r.started.replace("+00:00", ""),
-            f"{r.duration_seconds:.1f}",
-            r.status,
-            _span_list(r.spans),
-            _yes_no(r.blessed),
-            r.pushed_version or "-",
-            r.stopped_by or "-",
-        )
-        for r in records
-    ]
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(_RUN_COLUMNS)]
-    right = {2}  # seconds: numbers read best right-aligned
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(cells)
-        ).rstrip()
-
-    lines = [line(_RUN_COLUMNS), line(tuple("-" * w for w in widths))]
-    for record, row in zip(records, rows):
-        lines.append(line(row))
-        if record.reason:
-            lines.append(f"    reason: {record.reason}")
-    return "\n".join(lines)
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "(absent)"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def format_diff(diff: RunDiff) -> str:
-    """Renders a diff for people: one section each for data, schema, code, config
-    and metrics, saying "same" when nothing differs.
-
-    Args:
-        diff: A diff from :func:`diff_runs`.
-
-    Returns:
-        Multi-line text.
-    """
-    lines = [f"Pipeline {diff.pipeline_name!r}: run {diff.run_a} (a) -> run {diff.run_b} (b)", ""]
-
-    def examples(refs: tuple[ExamplesRef, ...]) -> str:
-        return ", ".join(
-            f"span {r.span} (artifact {r.artifact_id}"
-            + (f", version {r.version})" if r.version is not None else ")")
-            for r in refs
-        ) or "none"
-
-    if diff.same_data:
-        lines.append(f"data: same ({examples(diff.examples_a)})")
-    else:
-        lines.append("data:")
-        lines.append(f"  a: {examples(diff.examples_a)}")
-        lines.append(f"  b: {examples(diff.examples_b)}")
-        if diff.spans_added:
-            lines.append(f"  spans added: {_span_list(diff.spans_added)}")
-        if diff.spans_removed:
-            lines.append(f"  spans removed: {_span_list(diff.spans_removed)}")
-        if not diff.spans_added and not diff.spans_removed:
-            lines.append("  same spans, different Examples artifacts (re-ingested)")
-
-    if diff.same_schema:
-        same_artifact = diff.schema_uri_a == diff.schema_uri_b
-        where = diff.schema_uri_a or "none"
-        lines.append(f"schema: same ({where})" if same_artifact else
-                     f"schema: same text ({diff.schema_uri_a} and {diff.schema_uri_b})")
-    else:
-        lines.append(f"schema: changed ({diff.schema_uri_a} -> {diff.schema_uri_b})")
-        lines += [f"  {line}" for line in diff.schema_diff.rstrip("\n").splitlines()]
-
-    if diff.same_code:
-        lines.append(f"code version: same ({diff.code_version_a or 'not recorded'})")
-    else:
-        lines.append(f"code version: {diff.code_version_a} -> {diff.code_version_b}")
-
-    if diff.same_config:
-        lines.append("config: same")
-    else:
-        lines.append("config:")
-        lines += [f"  {c.key}: {_value(c.a)} -> {_value(c.b)}" for c in diff.config_changes]
-
-    if not diff.metrics_a and not diff.metrics_b:
-        lines.append("metrics: neither run evaluated a model")
-    elif not diff.metric_changes:
-        lines.append("metrics: same")
-    else:
-        lines.append("metrics (overall slice):")
-        width = max(len(c.key) for c in diff.metric_changes) + 2
-        for change in diff.metric_changes:
-            delta = (
-                f"  ({change.b - change.a:+.4f})"
-                if change.a is not None and change.b is not None
-                else ""
-            )
-            lines.append(f"  {change.key:<{width}}{_value(change.a)} -> {_value(change.b)}{delta}")
-    return "\n".join(lines)

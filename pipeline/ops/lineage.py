@@ -1,43 +1,42 @@
 """Where a served model came from and where it went, read from ML Metadata.
 
-``lineage`` walks the events of the store (artifact <-> execution edges) backwards
-from a pushed model: Pusher (or a rollback) -> Model -> Trainer -> Transform ->
-the Examples of each span, and sideways to the Evaluator and the data checks of the
-newest span. Everything comes from what TFX recorded, not from directory names, so
-the answer holds for any store (SQLite or MySQL) whatever the pipeline root is.
+``lineage`` follows the events of the store (artifact <-> execution edges) back from
+a pushed model: Pusher (or a rollback) -> Model, then one upstream lineage subgraph
+from the Model (Trainer -> Transform -> the Examples of each span -> ExampleGen),
+and forward to the Evaluator and the data checks of the newest span. Everything
+comes from what TFX recorded, not from directory names, so the answer holds for any
+store (SQLite or MySQL) whatever the pipeline root is. The text and JSON renderings
+are in :mod:`pipeline.views.lineage`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import glob
-import json
 import os
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import ml_metadata as mlmd
-from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.ops import summary
 from pipeline.config import PipelineConfig
-from pipeline.ops.summary import ModelGate
+from pipeline.mlmd import queries, subgraph
+from pipeline.mlmd.queries import Artifact, Event, Execution
+from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
 
 PUSHED_MODEL = "PushedModel"
-ROLLBACK_TYPE = "Rollback"
-"""Execution type of :func:`pipeline.ops.rollback.rollback` (defined here so that
-lineage can recognise it without importing the module that writes files)."""
 
-# Event path keys of a Rollback execution.
+# Event path keys of a Rollback execution (queries.ROLLBACK_TYPE), and the custom
+# property on its PushedModel naming the version it republished.
 SOURCE_PUSHED_MODEL_KEY = "source_pushed_model"
 MODEL_KEY = "model"
 PUSHED_MODEL_KEY = "pushed_model"
 ROLLBACK_OF = "rollback_of"
 
-_Artifact = metadata_store_pb2.Artifact
-_Execution = metadata_store_pb2.Execution
-_Event = metadata_store_pb2.Event
+# From a Model, the upstream subgraph reaches Trainer (1 hop), its transform graph
+# (2), Transform (3), the raw Examples (4) and ExampleGen (5). A bound keeps the walk
+# from following warm starts (base_model) back through every earlier model.
+TRAINING_HOPS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,115 +194,16 @@ class Lineage:
         return self.training.run_id
 
 
-# ---------------------------------------------------------------------------------
-# MLMD helpers
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # JSON exec properties of TFX are objects; anything else reads as empty.
+    return value if isinstance(value, Mapping) else {}
 
 
-def custom(artifact: _Artifact | _Execution, key: str) -> Any:
-    """Returns a custom property's value (ints, strings, floats, structs as dicts).
-
-    Args:
-        artifact: An MLMD artifact or execution.
-        key: The custom property.
-
-    Returns:
-        Its value, or None if it is not set.
-    """
-    if key not in artifact.custom_properties:
-        return None
-    value = artifact.custom_properties[key]
-    kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        # TFX stores e.g. ExampleAnomalies' per-split ``blessed`` as a Struct.
-        from google.protobuf import json_format
-
-        return json_format.MessageToDict(value.struct_value)
-    return getattr(value, kind) if kind else None
+def _iso(milliseconds: int) -> str:
+    return queries.utc(milliseconds).replace("+00:00", "Z")
 
 
-def events(
-    store: mlmd.MetadataStore, execution_id: int, key: str, kind: int
-) -> list[_Artifact]:
-    """Returns the artifacts on one side of an execution under an event path key.
-
-    Args:
-        store: The metadata store.
-        execution_id: The execution.
-        key: The input or output key (e.g. ``model``).
-        kind: ``Event.INPUT`` or ``Event.OUTPUT``.
-
-    Returns:
-        The artifacts, in the order of their event path index.
-    """
-    found = []
-    for event in store.get_events_by_execution_ids([execution_id]):
-        keys = [step.key for step in event.path.steps if step.HasField("key")]
-        if event.type == kind and key in keys:
-            index = next((s.index for s in event.path.steps if s.HasField("index")), 0)
-            found.append((index, event.artifact_id))
-    ids = [artifact_id for _, artifact_id in sorted(found)]
-    by_id = {a.id: a for a in store.get_artifacts_by_id(ids)} if ids else {}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _original_first(executions: Iterable[_Execution]) -> list[_Execution]:
-    # A cache hit records events to the very artifacts of the execution it reused,
-    # so several executions "produce" one artifact; the one that actually ran
-    # (COMPLETE) comes first, then the oldest.
-    return sorted(
-        executions,
-        key=lambda e: (e.last_known_state != _Execution.COMPLETE, e.create_time_since_epoch, e.id),
-    )
-
-
-def _executions_with(
-    store: mlmd.MetadataStore, artifact_id: int, kind: int, key: str | None = None
-) -> list[_Execution]:
-    ids = {
-        event.execution_id
-        for event in store.get_events_by_artifact_ids([artifact_id])
-        if event.type == kind
-        and (key is None or any(step.key == key for step in event.path.steps))
-    }
-    return _original_first(store.get_executions_by_id(list(ids))) if ids else []
-
-
-def producer(store: mlmd.MetadataStore, artifact_id: int) -> _Execution | None:
-    """Returns the execution that produced an artifact (the original, not a cache hit).
-
-    Args:
-        store: The metadata store.
-        artifact_id: The artifact.
-
-    Returns:
-        The execution, or None for an artifact nothing produced (e.g. imported).
-    """
-    found = _executions_with(store, artifact_id, _Event.OUTPUT)
-    return found[0] if found else None
-
-
-def execution_type(store: mlmd.MetadataStore, execution: _Execution) -> str:
-    """Returns an execution's type name (e.g. ``...trainer.component.Trainer``)."""
-    return store.get_execution_types_by_id([execution.type_id])[0].name
-
-
-def run_id(store: mlmd.MetadataStore, execution: _Execution) -> str | None:
-    """Returns the name of an execution's ``pipeline_run`` context, if it has one."""
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.type == summary.RUN_CONTEXT:
-            return context.name
-    return None
-
-
-def _iso(millis: int) -> str:
-    return (
-        datetime.datetime.fromtimestamp(millis / 1000.0, tz=datetime.timezone.utc)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def pushed_models(store: mlmd.MetadataStore, config: PipelineConfig) -> dict[str, _Artifact]:
+def pushed_models(store: mlmd.MetadataStore, config: PipelineConfig) -> dict[str, Artifact]:
     """Returns the pipeline's pushed model versions recorded in ML Metadata.
 
     Args:
@@ -313,14 +213,11 @@ def pushed_models(store: mlmd.MetadataStore, config: PipelineConfig) -> dict[str
     Returns:
         Version -> the PushedModel artifact that published it (``pushed`` == 1).
     """
-    context = store.get_context_by_type_and_name(summary.PIPELINE_CONTEXT, config.pipeline_name)
-    if context is None:
-        return {}
-    versions: dict[str, _Artifact] = {}
-    for artifact in store.get_artifacts_by_context(context.id):
-        if artifact.type != PUSHED_MODEL or custom(artifact, "pushed") != 1:
+    versions: dict[str, Artifact] = {}
+    for artifact in queries.pipeline_artifacts(store, config.pipeline_name, PUSHED_MODEL):
+        if queries.custom(artifact, "pushed") != 1:
             continue
-        version = custom(artifact, "pushed_version")
+        version = queries.custom(artifact, "pushed_version")
         if version:
             versions[str(version)] = artifact
     return versions
@@ -372,12 +269,12 @@ class PushOrigin:
     """
 
     push: Push
-    model: _Artifact
-    pusher: _Execution | None
-    original: _Artifact
+    model: Artifact
+    pusher: Execution | None
+    original: Artifact
 
 
-def trace_push(store: mlmd.MetadataStore, pushed_model: _Artifact) -> PushOrigin:
+def trace_push(store: mlmd.MetadataStore, pushed_model: Artifact) -> PushOrigin:
     """Follows a PushedModel back through rollbacks to the Pusher and its Model.
 
     Args:
@@ -390,30 +287,28 @@ def trace_push(store: mlmd.MetadataStore, pushed_model: _Artifact) -> PushOrigin
     Raises:
         LookupError: If nothing recorded as producing it, or it names no Model.
     """
-    execution = producer(store, pushed_model.id)
+    execution = queries.producer(store, pushed_model.id)
     if execution is None:
         raise LookupError(f"no execution in ML Metadata produced PushedModel {pushed_model.id}")
+    rollback_of = queries.custom(pushed_model, ROLLBACK_OF)
     push = Push(
-        version=str(custom(pushed_model, "pushed_version")),
-        destination=str(custom(pushed_model, "pushed_destination")),
+        version=str(queries.custom(pushed_model, "pushed_version")),
+        destination=str(queries.custom(pushed_model, "pushed_destination")),
         pushed_at=_iso(pushed_model.create_time_since_epoch),
         pushed_model_id=pushed_model.id,
-        run_id=run_id(store, execution),
-        rollback_of=(
-            None if custom(pushed_model, ROLLBACK_OF) is None
-            else str(custom(pushed_model, ROLLBACK_OF))
-        ),
+        run_id=queries.run_id_of(store, execution),
+        rollback_of=None if rollback_of is None else str(rollback_of),
     )
-    if execution_type(store, execution) == ROLLBACK_TYPE:
-        sources = events(store, execution.id, SOURCE_PUSHED_MODEL_KEY, _Event.INPUT)
-        if not sources:
+    if queries.execution_type(store, execution) == queries.ROLLBACK_TYPE:
+        source = queries.artifact(store, execution, SOURCE_PUSHED_MODEL_KEY, Event.INPUT)
+        if source is None:
             raise LookupError(f"rollback execution {execution.id} names no source PushedModel")
-        origin = trace_push(store, sources[0])
-        return PushOrigin(push=push, model=origin.model, pusher=origin.pusher, original=origin.original)
-    models = events(store, execution.id, MODEL_KEY, _Event.INPUT)
-    if not models:
+        origin = trace_push(store, source)
+        return dataclasses.replace(origin, push=push)
+    model = queries.artifact(store, execution, MODEL_KEY, Event.INPUT)
+    if model is None:
         raise LookupError(f"push execution {execution.id} names no Model")
-    return PushOrigin(push=push, model=models[0], pusher=execution, original=pushed_model)
+    return PushOrigin(push=push, model=model, pusher=execution, original=pushed_model)
 
 
 def is_blessed(store: mlmd.MetadataStore, origin: PushOrigin) -> bool:
@@ -426,34 +321,22 @@ def is_blessed(store: mlmd.MetadataStore, origin: PushOrigin) -> bool:
     Returns:
         True if the Pusher's ``model_blessing`` input says ``blessed`` = 1.
     """
-    if origin.pusher is None:
-        return False
-    blessings = events(store, origin.pusher.id, "model_blessing", _Event.INPUT)
-    return bool(blessings) and custom(blessings[0], "blessed") == 1
+    blessing = queries.artifact(store, origin.pusher, "model_blessing", Event.INPUT)
+    return blessing is not None and queries.custom(blessing, "blessed") == 1
 
 
 # ---------------------------------------------------------------------------------
 # Upstream
 
 
-def _json_property(execution: _Execution, key: str) -> Any:
-    raw = custom(execution, key)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-
-
-def _span_data(store: mlmd.MetadataStore, examples: _Artifact) -> SpanData:
-    gen = producer(store, examples.id)
+def _span_data(graph: subgraph.Subgraph, examples: Artifact) -> SpanData:
+    gen = graph.producer(examples.id)
     input_base = pattern = None
     if gen is not None:
-        input_base = custom(gen, "input_base")
+        input_base = queries.custom(gen, "input_base")
         # The driver stores input_config with the span spec already resolved
         # (``2026-11-01/*.csv``), so it names the exact files of this span.
-        input_config = _json_property(gen, "input_config") or {}
+        input_config = _mapping(queries.json_property(gen, "input_config"))
         patterns = [s.get("pattern") for s in input_config.get("splits", []) if s.get("pattern")]
         pattern = ",".join(patterns) or None
     files: tuple[str, ...] = ()
@@ -462,115 +345,145 @@ def _span_data(store: mlmd.MetadataStore, examples: _Artifact) -> SpanData:
             sorted(f for p in pattern.split(",") for f in glob.glob(os.path.join(input_base, p)))
         )
     return SpanData(
-        span=int(custom(examples, "span") or 0),
+        span=queries.span(examples) or 0,
         examples_uri=examples.uri,
         examples_id=examples.id,
         input_base=input_base,
         input_pattern=pattern,
         files=files,
-        input_fingerprint=custom(examples, "input_fingerprint"),
+        input_fingerprint=queries.custom(examples, "input_fingerprint"),
     )
 
 
-def _data_checks(store: mlmd.MetadataStore, examples: _Artifact) -> DataChecks | None:
+def _anomalies_blessed(anomalies: Artifact | None) -> bool | None:
+    # ExampleAnomalies records ``blessed`` per split (a Struct) or, older, as one int.
+    per_split = None if anomalies is None else queries.custom(anomalies, "blessed")
+    if isinstance(per_split, dict) and per_split:
+        return all(float(v) == 1.0 for v in per_split.values())
+    return None if per_split is None else per_split == 1
+
+
+def _data_checks(store: mlmd.MetadataStore, examples: Artifact) -> DataChecks | None:
     gates = [
         e
-        for e in _executions_with(store, examples.id, _Event.INPUT, "examples")
-        if execution_type(store, e).endswith(".DataGate")
+        for e in queries.executions_with(store, examples.id, Event.INPUT, "examples")
+        if queries.execution_type(store, e).endswith(".DataGate")
     ]
     if not gates:
         return None
     gate = gates[0]
-    statistics = events(store, gate.id, "statistics", _Event.INPUT)
-    anomalies = events(store, gate.id, "anomalies", _Event.INPUT)
-    reports = events(store, gate.id, "report_artifact", _Event.OUTPUT)
-    blessed = None
-    if anomalies:
-        per_split = custom(anomalies[0], "blessed")
-        if isinstance(per_split, dict) and per_split:
-            blessed = all(float(v) == 1.0 for v in per_split.values())
-        elif per_split is not None:
-            blessed = per_split == 1
-    passed = custom(reports[0], "passed") if reports else None
+    statistics = queries.artifact(store, gate, "statistics", Event.INPUT)
+    anomalies = queries.artifact(store, gate, "anomalies", Event.INPUT)
+    report = queries.artifact(store, gate, "report_artifact")
+    passed = None if report is None else queries.custom(report, "passed")
     return DataChecks(
-        span=int(custom(examples, "span") or 0),
-        statistics_uri=statistics[0].uri if statistics else None,
-        anomalies_uri=anomalies[0].uri if anomalies else None,
-        anomalies_blessed=blessed,
-        gate_report_uri=reports[0].uri if reports else None,
+        span=queries.span(examples) or 0,
+        statistics_uri=None if statistics is None else statistics.uri,
+        anomalies_uri=None if anomalies is None else anomalies.uri,
+        anomalies_blessed=_anomalies_blessed(anomalies),
+        gate_report_uri=None if report is None else report.uri,
         gate_passed=None if passed is None else passed == 1,
     )
 
 
-def _training(store: mlmd.MetadataStore, model: _Artifact) -> tuple[Training, list[_Artifact]]:
-    trainer = producer(store, model.id)
+def _training(
+    store: mlmd.MetadataStore, model: Artifact
+) -> tuple[Training, list[Artifact], subgraph.Subgraph]:
+    graph = subgraph.upstream(store, model.id, TRAINING_HOPS)
+    trainer = graph.producer(model.id)
     if trainer is None:
         raise LookupError(f"no Trainer execution in ML Metadata produced Model {model.uri}")
-    custom_config = _json_property(trainer, "custom_config") or {}
-    train_args = _json_property(trainer, "train_args") or {}
-    eval_args = _json_property(trainer, "eval_args") or {}
-    schemas = events(store, trainer.id, "schema", _Event.INPUT)
-    graphs = events(store, trainer.id, "transform_graph", _Event.INPUT)
-    raw_examples: list[_Artifact] = []
-    if graphs:
-        transform = producer(store, graphs[0].id)
+    custom_config = _mapping(queries.json_property(trainer, "custom_config"))
+    train_args = _mapping(queries.json_property(trainer, "train_args"))
+    eval_args = _mapping(queries.json_property(trainer, "eval_args"))
+    schemas = graph.artifacts(trainer.id, "schema", Event.INPUT)
+    transform_graphs = graph.artifacts(trainer.id, "transform_graph", Event.INPUT)
+    raw_examples: list[Artifact] = []
+    if transform_graphs:
+        transform = graph.producer(transform_graphs[0].id)
         if transform is not None:
-            raw_examples = events(store, transform.id, "examples", _Event.INPUT)
+            raw_examples = graph.artifacts(transform.id, "examples", Event.INPUT)
     else:
         # A Trainer without Transform reads the ingested examples directly.
-        raw_examples = events(store, trainer.id, "examples", _Event.INPUT)
+        raw_examples = graph.artifacts(trainer.id, "examples", Event.INPUT)
     training = Training(
         model_uri=model.uri,
         model_id=model.id,
-        run_id=run_id(store, trainer),
+        run_id=graph.run_id(trainer),
         code_version=custom_config.get("code_version"),
         hyperparameters=dict(custom_config.get("hyperparameters") or {}),
         distribution_strategy=custom_config.get("distribution_strategy"),
         train_steps=train_args.get("num_steps"),
         eval_steps=eval_args.get("num_steps"),
         schema_uri=schemas[0].uri if schemas else None,
-        transform_graph_uri=graphs[0].uri if graphs else None,
-        custom_config=custom_config,
+        transform_graph_uri=transform_graphs[0].uri if transform_graphs else None,
+        custom_config=dict(custom_config),
     )
-    return training, raw_examples
+    return training, raw_examples, graph
+
+
+def _baseline_version(
+    store: mlmd.MetadataStore, config: PipelineConfig, baseline: Artifact
+) -> str | None:
+    # The baseline's served version, if it ever went out (its first push).
+    for version, pushed in sorted(pushed_models(store, config).items(), key=lambda i: int(i[0])):
+        try:
+            if trace_push(store, pushed).model.id == baseline.id:
+                return version
+        except LookupError:
+            continue
+    return None
 
 
 def _evaluation(
-    store: mlmd.MetadataStore, config: PipelineConfig, model: _Artifact
+    store: mlmd.MetadataStore, config: PipelineConfig, model: Artifact
 ) -> Evaluation | None:
     evaluators = [
         e
-        for e in _executions_with(store, model.id, _Event.INPUT, "model")
-        if execution_type(store, e).endswith(".Evaluator")
-        and e.last_known_state in (_Execution.COMPLETE, _Execution.CACHED)
+        for e in queries.executions_with(store, model.id, Event.INPUT, "model")
+        if queries.execution_type(store, e).endswith(".Evaluator")
+        and e.last_known_state in queries.DONE
     ]
     if not evaluators:
         return None
     evaluator = evaluators[0]
-    evaluation = events(store, evaluator.id, "evaluation", _Event.OUTPUT)
-    if not evaluation:
+    evaluation = queries.artifact(store, evaluator, "evaluation")
+    if evaluation is None:
         return None
-    blessing = events(store, evaluator.id, "blessing", _Event.OUTPUT)
-    blessed = custom(blessing[0], "blessed") == 1 if blessing else None
-    baseline = events(store, evaluator.id, "baseline_model", _Event.INPUT)
-    baseline_version = None
-    if baseline:
-        # The baseline's served version, if it ever went out (its first push).
-        for version, pushed in sorted(pushed_models(store, config).items(), key=lambda i: int(i[0])):
-            try:
-                if trace_push(store, pushed).model.id == baseline[0].id:
-                    baseline_version = version
-                    break
-            except LookupError:
-                continue
+    blessing = queries.artifact(store, evaluator, "blessing")
+    blessed = None if blessing is None else queries.custom(blessing, "blessed") == 1
+    baseline = queries.artifact(store, evaluator, "baseline_model", Event.INPUT)
     return Evaluation(
-        evaluation_uri=evaluation[0].uri,
-        metrics=summary.overall_metrics(evaluation[0].uri),
+        evaluation_uri=evaluation.uri,
+        metrics=overall_metrics(evaluation.uri),
         blessed=blessed,
-        gate=summary.model_gate(evaluation[0].uri, blessed),
-        baseline_model_uri=baseline[0].uri if baseline else None,
-        baseline_version=baseline_version,
+        gate=model_gate(evaluation.uri, blessed),
+        baseline_model_uri=None if baseline is None else baseline.uri,
+        baseline_version=None if baseline is None else _baseline_version(store, config, baseline),
     )
+
+
+def _version_asked(
+    recorded: Mapping[str, Artifact],
+    served: str | None,
+    config: PipelineConfig,
+    version: str | None,
+) -> str:
+    if version is None:
+        if served is None:
+            raise LookupError(
+                f"no model of pipeline {config.pipeline_name!r} is served from "
+                f"{config.push_dir}: no numeric version directory there has a push "
+                "record in ML Metadata"
+            )
+        return served
+    if str(version) not in recorded:
+        known = ", ".join(sorted(recorded, key=int)) or "none"
+        raise LookupError(
+            f"version {str(version)!r} of model {config.model_name!r} was never pushed by "
+            f"pipeline {config.pipeline_name!r} (pushed versions: {known})"
+        )
+    return str(version)
 
 
 def lineage(
@@ -595,25 +508,11 @@ def lineage(
     """
     recorded = pushed_models(store, config)
     served = served_version(store, config)
-    if version is None:
-        if served is None:
-            raise LookupError(
-                f"no model of pipeline {config.pipeline_name!r} is served from "
-                f"{config.push_dir}: no numeric version directory there has a push "
-                "record in ML Metadata"
-            )
-        version = served
-    version = str(version)
-    if version not in recorded:
-        known = ", ".join(sorted(recorded, key=int)) or "none"
-        raise LookupError(
-            f"version {version!r} of model {config.model_name!r} was never pushed by "
-            f"pipeline {config.pipeline_name!r} (pushed versions: {known})"
-        )
+    version = _version_asked(recorded, served, config, version)
     origin = trace_push(store, recorded[version])
-    training, raw_examples = _training(store, origin.model)
-    spans = tuple(sorted((_span_data(store, e) for e in raw_examples), key=lambda s: s.span))
-    newest = max(raw_examples, key=lambda e: int(custom(e, "span") or 0), default=None)
+    training, raw_examples, graph = _training(store, origin.model)
+    spans = tuple(sorted((_span_data(graph, e) for e in raw_examples), key=lambda s: s.span))
+    newest = max(raw_examples, key=lambda e: queries.span(e) or 0, default=None)
     original_push = None
     if origin.original.id != recorded[version].id:
         original_push = trace_push(store, origin.original).push
@@ -629,115 +528,3 @@ def lineage(
         training=training,
         evaluation=_evaluation(store, config, origin.model),
     )
-
-
-# ---------------------------------------------------------------------------------
-# Rendering
-
-
-def _span_date(span: int) -> str:
-    # Date span specs number days since the epoch; show the day for people.
-    try:
-        return (datetime.date(1970, 1, 1) + datetime.timedelta(days=span)).isoformat()
-    except OverflowError:
-        return "?"
-
-
-def _yes(flag: bool | None) -> str:
-    return "unknown" if flag is None else ("yes" if flag else "no")
-
-
-def format_lineage(item: Lineage) -> str:
-    """Renders a lineage for people.
-
-    Args:
-        item: The lineage.
-
-    Returns:
-        Multi-line text: push, data, checks, training, evaluation.
-    """
-    push = item.push
-    lines = [
-        f"Model {item.model_name!r} version {item.version}"
-        f"{' (served)' if item.served else ''} of pipeline {item.pipeline_name!r}",
-        f"  pushed:   {push.pushed_at} to {push.destination} (run {push.run_id})",
-    ]
-    if push.rollback_of is not None:
-        lines.append(f"  rollback: yes, republishes version {push.rollback_of}")
-        if item.original_push is not None:
-            original = item.original_push
-            lines.append(
-                f"            originally pushed {original.pushed_at} as version "
-                f"{original.version} (run {original.run_id})"
-            )
-    else:
-        lines.append("  rollback: no")
-    training = item.training
-    lines += [f"  model:    {training.model_uri} (trained in run {training.run_id})", ""]
-    lines.append(f"Data: {len(item.spans)} span(s) in the training window")
-    for span in item.spans:
-        files = ", ".join(span.files) if span.files else (
-            f"{span.input_base}/{span.input_pattern} (files gone)"
-        )
-        lines.append(f"  span {span.span} ({_span_date(span.span)}): {files}")
-        lines.append(f"    examples {span.examples_uri}")
-        if span.input_fingerprint:
-            lines.append(f"    fingerprint {span.input_fingerprint}")
-    lines.append(f"  schema: {training.schema_uri}")
-    checks = item.newest_span
-    if checks is not None:
-        lines += [
-            f"Newest span {checks.span}:",
-            f"  statistics: {checks.statistics_uri}",
-            f"  anomalies:  {checks.anomalies_uri} (no anomalies: {_yes(checks.anomalies_blessed)})",
-            f"  data gate:  {checks.gate_report_uri} (passed: {_yes(checks.gate_passed)})",
-        ]
-    lines += [
-        "",
-        "Training:",
-        f"  code version: {training.code_version}",
-        f"  distribution strategy: {training.distribution_strategy}; "
-        f"train steps {training.train_steps}, eval steps {training.eval_steps}",
-        "  hyperparameters: "
-        + ", ".join(f"{k}={v}" for k, v in sorted(training.hyperparameters.items())),
-        f"  transform graph: {training.transform_graph_uri}",
-    ]
-    evaluation = item.evaluation
-    if evaluation is None:
-        lines += ["", "Evaluation: none recorded"]
-    else:
-        lines += ["", f"Evaluation ({evaluation.evaluation_uri}):"]
-        for name, value in sorted(evaluation.metrics.items()):
-            lines.append(f"  {name:<24}{value:.4f}")
-        if evaluation.gate is not None:
-            lines.append("  " + evaluation.gate.format(pushed=True).replace("\n", "\n  "))
-        baseline = evaluation.baseline_model_uri or "none (first model)"
-        if evaluation.baseline_version:
-            baseline += f" (served as version {evaluation.baseline_version})"
-        lines.append(f"  blessed: {_yes(evaluation.blessed)}; baseline: {baseline}")
-    return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def to_json(obj: Any) -> str:
-    """Serialises a result (dataclasses, mappings, sequences) as stable JSON.
-
-    Args:
-        obj: A :class:`Lineage`, a rollback result, or anything made of dataclasses,
-            mappings, sequences, paths and JSON scalars.
-
-    Returns:
-        Indented JSON with sorted keys, so equal results give equal text.
-    """
-    return json.dumps(_plain(obj), indent=2, sort_keys=True, default=str)

@@ -1,39 +1,37 @@
 """Republish a previously pushed, blessed model as the newest serving version.
 
 TF Serving serves the highest numeric subdirectory of the model's directory, so a
-rollback is a new, higher version holding a byte-identical copy of the old one. The
-copy is made in a hidden (non-numeric) directory next to the versions and renamed
-into place, so TF Serving never sees a half-copied version. The rollback is recorded
-in ML Metadata as its own execution, in its own ``rollback-...`` run, linking the
-source PushedModel and Model to a new PushedModel, so that ``lineage`` of the new
-version leads back to the original model's data, training and evaluation.
+rollback is a new, higher version holding a byte-identical copy of the old one,
+published as the Pusher publishes (:mod:`components.serving_dir`: a hidden staging
+directory, fsync, one rename), so TF Serving never sees a half-copied version. The
+rollback is recorded in ML Metadata as its own execution, in its own
+``rollback-...`` run, linking the source PushedModel and Model to a new PushedModel,
+so that ``lineage`` of the new version leads back to the original model's data,
+training and evaluation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
-import shutil
 import time
 from pathlib import Path
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.ops import summary
+from components import serving_dir
 from pipeline.config import PipelineConfig
+from pipeline.mlmd.queries import PIPELINE_CONTEXT, ROLLBACK_TYPE, RUN_CONTEXT
 from pipeline.ops import lineage as lineage_lib
 from pipeline.ops.lineage import (
     MODEL_KEY,
     PUSHED_MODEL,
     PUSHED_MODEL_KEY,
     ROLLBACK_OF,
-    ROLLBACK_TYPE,
     SOURCE_PUSHED_MODEL_KEY,
 )
 
-TEMP_PREFIX = ".tmp-"
 RUN_PREFIX = "rollback-"
 
 
@@ -66,68 +64,6 @@ class RollbackResult:
     execution_id: int
     pushed_model_id: int
     model_uri: str
-
-
-def _copy_file(source: str, target: str) -> str:
-    # copytree's copy_function: copy, then fsync so the bytes are on disk before the
-    # rename publishes the directory (a crash must not leave an empty saved_model.pb).
-    shutil.copy2(source, target)
-    with open(target, "rb") as handle:
-        os.fsync(handle.fileno())
-    return target
-
-
-def _fsync_dir(path: Path) -> None:
-    # Directory entries (new files, the rename) are durable only once the directory
-    # itself is synced; not every platform lets you open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def publish_copy(source: Path, push_dir: Path, version: str) -> Path:
-    """Copies a model directory to ``push_dir/version`` atomically.
-
-    The copy goes to ``push_dir/.tmp-<version>`` (not numeric, so TF Serving ignores
-    it), is fsynced, and is then renamed to ``push_dir/<version>``: on one file
-    system the rename is atomic, so the version appears complete or not at all.
-
-    Args:
-        source: The model directory (a SavedModel) to copy.
-        push_dir: The model's serving directory.
-        version: The new numeric version.
-
-    Returns:
-        The new version directory.
-
-    Raises:
-        FileExistsError: If the version directory already exists.
-        OSError: If copying fails; the temp directory is removed first.
-    """
-    target = push_dir / version
-    temp = push_dir / f"{TEMP_PREFIX}{version}"
-    if target.exists():
-        raise FileExistsError(f"version directory {target} already exists")
-    push_dir.mkdir(parents=True, exist_ok=True)
-    if temp.exists():  # left by a crashed rollback to the same version number
-        shutil.rmtree(temp)
-    try:
-        shutil.copytree(source, temp, copy_function=_copy_file)
-        for directory, _, _ in os.walk(temp, topdown=False):
-            _fsync_dir(Path(directory))
-        os.rename(temp, target)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    _fsync_dir(push_dir)
-    return target
 
 
 def _new_version(config: PipelineConfig) -> str:
@@ -226,13 +162,11 @@ def _record(
     pushed.custom_properties[ROLLBACK_OF].string_value = to_version
 
     contexts = []
-    pipeline_context = store.get_context_by_type_and_name(
-        summary.PIPELINE_CONTEXT, config.pipeline_name
-    )
+    pipeline_context = store.get_context_by_type_and_name(PIPELINE_CONTEXT, config.pipeline_name)
     if pipeline_context is None:  # lineage() found a push, so this cannot happen
         raise LookupError(f"no pipeline context {config.pipeline_name!r} in ML Metadata")
     contexts.append(pipeline_context)
-    run_type = store.get_context_type(summary.RUN_CONTEXT)
+    run_type = store.get_context_type(RUN_CONTEXT)
     contexts.append(metadata_store_pb2.Context(type_id=run_type.id, name=run_name))
 
     # One transaction: the execution, the new artifact, all three events and the
@@ -249,6 +183,42 @@ def _record(
         force_reuse_context=True,
     )
     return run_name, execution_id, artifact_ids[2]
+
+
+def _check_target(
+    store: mlmd.MetadataStore,
+    config: PipelineConfig,
+    recorded: dict[str, metadata_store_pb2.Artifact],
+    served: str | None,
+    to_version: str,
+) -> lineage_lib.PushOrigin:
+    """The origin of the version to republish; ValueError if it may not be served again."""
+    if to_version not in recorded:
+        if (config.push_dir / to_version).is_dir():
+            raise ValueError(
+                f"Version {to_version} was never blessed: {config.push_dir / to_version} "
+                "exists but ML Metadata has no push of it by the pipeline, so no "
+                "Evaluator blessing vouches for it."
+            )
+        known = ", ".join(sorted(recorded, key=int)) or "none"
+        raise ValueError(
+            f"Version {to_version} does not exist: model {config.model_name!r} has no "
+            f"pushed version of that name (pushed versions: {known})."
+        )
+    origin = lineage_lib.trace_push(store, recorded[to_version])
+    if not lineage_lib.is_blessed(store, origin):
+        raise ValueError(
+            f"Version {to_version} was never blessed: the Evaluator's blessing of its "
+            "model is missing or negative, so it may not be served again."
+        )
+    if served is not None and (
+        to_version == served
+        or lineage_lib.trace_push(store, recorded[served]).model.id == origin.model.id
+    ):
+        raise ValueError(
+            f"Version {to_version} is already served: version {served} holds the same model."
+        )
+    return origin
 
 
 def rollback(
@@ -275,41 +245,16 @@ def rollback(
     if to_version is None:
         to_version = _default_target(store, config, served, recorded)
     to_version = str(to_version)
-    if to_version not in recorded:
-        if (config.push_dir / to_version).is_dir():
-            raise ValueError(
-                f"Version {to_version} was never blessed: {config.push_dir / to_version} "
-                "exists but ML Metadata has no push of it by the pipeline, so no "
-                "Evaluator blessing vouches for it."
-            )
-        known = ", ".join(sorted(recorded, key=int)) or "none"
-        raise ValueError(
-            f"Version {to_version} does not exist: model {config.model_name!r} has no "
-            f"pushed version of that name (pushed versions: {known})."
-        )
-    source = recorded[to_version]
-    origin = lineage_lib.trace_push(store, source)
-    if not lineage_lib.is_blessed(store, origin):
-        raise ValueError(
-            f"Version {to_version} was never blessed: the Evaluator's blessing of its "
-            "model is missing or negative, so it may not be served again."
-        )
-    if served is not None and (
-        to_version == served
-        or lineage_lib.trace_push(store, recorded[served]).model.id == origin.model.id
-    ):
-        raise ValueError(
-            f"Version {to_version} is already served: version {served} holds the same model."
-        )
+    origin = _check_target(store, config, recorded, served, to_version)
     source_dir = _source_dir(config, to_version, origin.model)
 
     new_version = _new_version(config)
-    destination = publish_copy(source_dir, config.push_dir, new_version)
+    destination = serving_dir.publish_copy(source_dir, config.push_dir, new_version)
     try:
         run_name, execution_id, pushed_id = _record(
             store,
             config,
-            source=source,
+            source=recorded[to_version],
             model=origin.model,
             from_version=served,
             to_version=to_version,
@@ -317,11 +262,8 @@ def rollback(
             destination=destination,
         )
     except BaseException:
-        # Unrecorded versions would be served with no lineage: withdraw the copy
-        # (renamed out of the numeric namespace first, so it disappears at once).
-        withdrawn = config.push_dir / f"{TEMP_PREFIX}{new_version}"
-        os.rename(destination, withdrawn)
-        shutil.rmtree(withdrawn, ignore_errors=True)
+        # Unrecorded versions would be served with no lineage: withdraw the copy.
+        serving_dir.withdraw(config.push_dir, new_version)
         raise
     return RollbackResult(
         pipeline_name=config.pipeline_name,
@@ -335,27 +277,4 @@ def rollback(
         execution_id=execution_id,
         pushed_model_id=pushed_id,
         model_uri=origin.model.uri,
-    )
-
-
-def format_rollback(result: RollbackResult) -> str:
-    """Renders a rollback for people.
-
-    Args:
-        result: The rollback.
-
-    Returns:
-        A few lines: what is served now, where it came from, where it is recorded.
-    """
-    previous = result.from_version or "nothing"
-    return "\n".join(
-        [
-            f"Rolled back model {result.model_name!r} of pipeline {result.pipeline_name!r}: "
-            f"version {result.new_version} now serves the model of version "
-            f"{result.to_version} (was serving {previous}).",
-            f"  copied:   {result.source_dir} -> {result.destination}",
-            f"  model:    {result.model_uri}",
-            f"  recorded: ML Metadata run {result.run_id} (Rollback execution "
-            f"{result.execution_id}, PushedModel {result.pushed_model_id})",
-        ]
     )

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from airflow import DAG
 from airflow.operators.python import PythonOperator
@@ -73,7 +74,7 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
 
     The logical date selects the span CsvExampleGen ingests (date layouts). Before
     ingesting it, CsvExampleGen's task validates any older spans of the training
-    window never validated, as the local runner does.
+    window never validated (:mod:`pipeline.run.backfill`, as the local runner does).
 
     Args:
         node_id: The TFX node this task runs.
@@ -83,10 +84,11 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     Raises:
         Exception: The component's error, so Airflow marks the try failed and retries.
     """
-    from pipeline.run import launch, local as local_runner
-    from pipeline.mlmd import connection as metadata
-    from pipeline.run.guards import output_check, scratch
+    from components.data_gate import DataGateError
     from pipeline import spans
+    from pipeline.mlmd import connection as metadata
+    from pipeline.run import backfill, launch
+    from pipeline.run.guards import output_check, scratch
 
     environ = _runtime_environ()
     config = with_env_overrides(load_config(config_path), environ)
@@ -96,14 +98,13 @@ def run_node(node_id: str, config_path: str, **context: Any) -> None:
     day = context["logical_date"].date()
     span = spans.span_for_date(config, day)
     connection = metadata.connection_config(config, environ)
-    from components.data_gate import DataGateError
 
     # Temporary files TFX leaves (an sdist per Beam component with beam_args) go
     # with the task.
     with scratch.scratch_dir():
         if node_id == nodes.EXAMPLE_GEN:
-            local_runner.check_inputs(config, span)
-            local_runner.backfill(config, connection, up_to=span)
+            backfill.check_inputs(config, span)
+            backfill.backfill(config, connection, up_to=span)
         ir = launch.compile_pipeline(
             config, connection, run_id=context["dag_run"].run_id, span=span
         )
@@ -152,7 +153,9 @@ def build_dag(
         dag_id=f"{config.pipeline_name}_pipeline",
         description=f"Daily TFX retraining of {config.model_name!r} from {path}",
         schedule=env.get(ENV_SCHEDULE, "@daily"),
-        start_date=datetime.datetime(start.year, start.month, start.day, tzinfo=datetime.timezone.utc),
+        start_date=datetime.datetime(
+            start.year, start.month, start.day, tzinfo=datetime.timezone.utc
+        ),
         catchup=env.get(ENV_CATCHUP, "false").lower() in ("1", "true", "yes"),
         max_active_runs=1,
         default_args=default_args,

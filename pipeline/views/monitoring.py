@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import ml_metadata as mlmd
-from ml_metadata.proto import metadata_store_pb2
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -23,9 +22,11 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from components import distances
 from pipeline.config import PipelineConfig
+from pipeline.mlmd import queries
+from pipeline.mlmd.queries import Execution
 from pipeline.nodes import DATA_GATE, EVALUATOR, EXAMPLE_VALIDATOR
 from pipeline.ops import history, lineage
-from pipeline.ops.summary import _output_artifacts, overall_metrics
+from pipeline.ops.model_gate import overall_metrics
 
 # Per-run series are kept to the newest runs: label values must stay bounded.
 RECENT_RUNS = 20
@@ -37,20 +38,17 @@ def _timestamp(iso: str) -> float:
     return datetime.datetime.fromisoformat(iso).replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def _node_executions(
-    store: mlmd.MetadataStore, pipeline_name: str, node_id: str
-) -> list[metadata_store_pb2.Execution]:
-    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
-    if context is None:
-        return []
-    return sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+def _span_of(store: mlmd.MetadataStore, execution: Execution | None) -> int | None:
+    # The span of the Examples an execution took (DataGate, StatisticsGen).
+    return queries.span(queries.artifact(store, execution, "examples", queries.Event.INPUT))
 
 
-def _span_of(store: mlmd.MetadataStore, execution_id: int) -> int | None:
-    examples = _output_artifacts(store, execution_id, "examples", input_side=True)
-    if not examples or "span" not in examples[0].custom_properties:
+def _span_of_statistics(store: mlmd.MetadataStore, execution: Execution) -> int | None:
+    # ExampleValidator's input is the statistics; their producer read the Examples.
+    statistics = queries.artifact(store, execution, "statistics", queries.Event.INPUT)
+    if statistics is None:
         return None
-    return examples[0].custom_properties["span"].int_value
+    return _span_of(store, queries.producer(store, statistics.id))
 
 
 def _anomalous_features(uri: str) -> int:
@@ -84,7 +82,9 @@ class PipelineCollector(Collector):
         config: The pipeline config (name, serving directory).
     """
 
-    def __init__(self, config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]) -> None:
+    def __init__(
+        self, config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]
+    ) -> None:
         """Initialises the collector.
 
         Args:
@@ -129,10 +129,13 @@ class PipelineCollector(Collector):
         )
         for record in records[:RECENT_RUNS]:
             duration.add_metric(
-                [name, record.run_id, record.status, record.stopped_by or ""], record.duration_seconds
+                [name, record.run_id, record.status, record.stopped_by or ""],
+                record.duration_seconds,
             )
             for value in _STATUSES:
-                status.add_metric([name, record.run_id, value], 1.0 if record.status == value else 0.0)
+                status.add_metric(
+                    [name, record.run_id, value], 1.0 if record.status == value else 0.0
+                )
         yield duration
         yield status
 
@@ -155,13 +158,13 @@ class PipelineCollector(Collector):
             labels=["pipeline", "span"],
         )
         per_span: dict[int, int] = {}
-        for execution in _node_executions(store, name, EXAMPLE_VALIDATOR):
-            if execution.last_known_state != metadata_store_pb2.Execution.COMPLETE:
+        for execution in queries.node_executions(store, name, EXAMPLE_VALIDATOR):
+            if execution.last_known_state != Execution.COMPLETE:
                 continue
-            span = _span_of_statistics(store, execution.id)
-            outputs = _output_artifacts(store, execution.id, "anomalies")
-            if span is not None and outputs:
-                per_span[span] = _anomalous_features(outputs[0].uri)
+            span = _span_of_statistics(store, execution)
+            output = queries.artifact(store, execution, "anomalies")
+            if span is not None and output is not None:
+                per_span[span] = _anomalous_features(output.uri)
         for span in sorted(per_span)[-RECENT_SPANS:]:
             anomalies.add_metric([name, str(span)], per_span[span])
         yield anomalies
@@ -179,16 +182,16 @@ class PipelineCollector(Collector):
         )
         verdicts: dict[int, float] = {}
         drift: dict[int, int] = {}
-        for execution in _node_executions(store, name, DATA_GATE):
+        for execution in queries.node_executions(store, name, DATA_GATE):
             state = execution.last_known_state
-            if state not in (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.FAILED):
+            if state not in (Execution.COMPLETE, Execution.FAILED):
                 continue
-            span = _span_of(store, execution.id)
+            span = _span_of(store, execution)
             if span is None:
                 continue
-            verdicts[span] = 1.0 if state == metadata_store_pb2.Execution.COMPLETE else 0.0
-            reports = _output_artifacts(store, execution.id, "report_artifact")
-            count = _drifted_features(reports[0].uri) if reports else None
+            verdicts[span] = 1.0 if state == Execution.COMPLETE else 0.0
+            report = queries.artifact(store, execution, "report_artifact")
+            count = _drifted_features(report.uri) if report is not None else None
             if count is not None:
                 drift[span] = count
         for span in sorted(verdicts)[-RECENT_SPANS:]:
@@ -206,17 +209,17 @@ class PipelineCollector(Collector):
         )
         evaluated = [
             e
-            for e in _node_executions(store, name, EVALUATOR)
-            if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
+            for e in queries.node_executions(store, name, EVALUATOR)
+            if e.last_known_state == Execution.COMPLETE
         ]
         if evaluated:
             newest = evaluated[-1]
-            outputs = _output_artifacts(store, newest.id, "evaluation")
-            blessing = _output_artifacts(store, newest.id, "blessing")
-            blessed = bool(blessing) and blessing[0].custom_properties["blessed"].int_value == 1
-            if outputs:
-                artifact = outputs[0]
-                if artifact.id not in self._metrics_cache:  # TFMA loads are slow; artifacts are immutable
+            artifact = queries.artifact(store, newest, "evaluation")
+            blessing = queries.artifact(store, newest, "blessing")
+            blessed = blessing is not None and queries.custom(blessing, "blessed") == 1
+            if artifact is not None:
+                # TFMA loads are slow; artifacts are immutable.
+                if artifact.id not in self._metrics_cache:
                     self._metrics_cache[artifact.id] = overall_metrics(artifact.uri)
                 for metric, value in sorted(self._metrics_cache[artifact.id].items()):
                     evaluation.add_metric([name, metric, "yes" if blessed else "no"], value)
@@ -233,20 +236,9 @@ class PipelineCollector(Collector):
         yield served
 
 
-def _span_of_statistics(store: mlmd.MetadataStore, execution_id: int) -> int | None:
-    # ExampleValidator's input is the statistics; their producer read the Examples.
-    statistics = _output_artifacts(store, execution_id, "statistics", input_side=True)
-    if not statistics:
-        return None
-    producers = [
-        event.execution_id
-        for event in store.get_events_by_artifact_ids([statistics[0].id])
-        if event.type == metadata_store_pb2.Event.OUTPUT
-    ]
-    return _span_of(store, min(producers)) if producers else None
-
-
-def registry(config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]) -> CollectorRegistry:
+def registry(
+    config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]
+) -> CollectorRegistry:
     """A registry holding only the pipeline collector.
 
     Args:
@@ -261,7 +253,9 @@ def registry(config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore
     return result
 
 
-def write_textfile(path: str, config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]) -> None:
+def write_textfile(
+    path: str, config: PipelineConfig, open_store: Callable[[], mlmd.MetadataStore]
+) -> None:
     """Writes the metrics for node_exporter's textfile collector (atomically).
 
     Args:

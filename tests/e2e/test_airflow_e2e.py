@@ -22,14 +22,14 @@ import yaml
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.mlmd import connection as metadata
-
 from pipeline import nodes
 from pipeline.config import load_config
-from tests.conftest import REPO, write_click_spans
-from tests.services import MariaDB
+from pipeline.mlmd import connection as metadata
+from tests.support.cli import REPO
+from tests.support.data import write_click_spans
+from tests.support.services import MariaDB
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.requires_root("starts MariaDB as root, installed with apt-get")
 
 DAG_ID = "clicks_pipeline"
 DAY1 = datetime.date(2026, 11, 1)

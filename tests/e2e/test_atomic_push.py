@@ -38,21 +38,20 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.pusher import STAGING_PREFIX, AtomicPusherExecutor
+from components.pusher import AtomicPusherExecutor
+from components.serving_dir import STAGING_PREFIX
 from pipeline.mlmd import connection as metadata
 from pipeline.run.guards import output_check
 
 if TYPE_CHECKING:
-    from tests.conftest import Mount, Runs
-
-pytestmark = pytest.mark.e2e
+    from tests.support.data import Runs
+    from tests.support.mounts import Mount
 
 PUSHES = 3
 # <sys/inotify.h>
 IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
 IN_ISDIR = 0x40000000
 EVENT = struct.Struct("iIII")
-
 
 
 def _push(
@@ -300,6 +299,7 @@ def test_control_tfx_plain_pusher_is_seen_incomplete(
         assert watcher.problem(watcher.base / version) is None
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_a_push_that_runs_out_of_space_leaves_no_version(
     clicks_runs: Runs, tmp_path: Path, tmpfs: Mount
 ) -> None:

@@ -21,15 +21,11 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.devtools import clickgen
-
-from pipeline.mlmd import connection as metadata
-
 from pipeline import nodes
 from pipeline.config import PipelineConfig, load_config, with_env_overrides
-from tests.conftest import REPO, run_cli
-
-pytestmark = pytest.mark.e2e
+from pipeline.devtools import clickgen
+from pipeline.mlmd import connection as metadata
+from tests.support.cli import REPO, run_cli
 
 START = datetime.date(2026, 11, 1)
 ROWS = 1000
@@ -168,9 +164,9 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
     text = (
         (REPO / "pipeline" / "configs" / "clicks.yaml")
         .read_text()
-        .replace("../../schemas/", f"{REPO}/schemas/")
-        .replace("../../data/clicks", str(data))
-        .replace("../../outputs", str(out))
+        .replace("schema_file: schemas/", f"schema_file: {REPO}/schemas/")
+        .replace("input_base: data/clicks", f"input_base: {data}")
+        .replace("root: outputs", f"root: {out}")
         .replace("train_steps: 300", "train_steps: 100")
         .replace("max_regression: 0.01", "max_regression: 0.1")
     )

@@ -21,15 +21,13 @@ import pytest
 import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.mlmd import connection as metadata
-
-from pipeline.run.guards import run_lock
 from pipeline.config import PipelineConfig, load_config
+from pipeline.mlmd import connection as metadata
 from pipeline.ops import history
-from tests.conftest import REPO, run_cli, write_click_spans
-from tests.services import MariaDB
-
-pytestmark = pytest.mark.e2e
+from pipeline.run.guards import run_lock
+from tests.support.cli import REPO, run_cli
+from tests.support.data import write_click_spans
+from tests.support.services import MariaDB
 
 DAY1 = datetime.date(2026, 11, 1)
 
@@ -182,6 +180,7 @@ def mysql_pair(tmp_path_factory: pytest.TempPathFactory):
         mariadb.stop()
 
 
+@pytest.mark.requires_root("starts MariaDB as root, installed with apt-get")
 def test_mysql_runs_both_complete(mysql_pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     pair = mysql_pair
     assert [r.returncode for r in pair.results] == [0, 0], [r.stderr[-3000:] for r in pair.results]

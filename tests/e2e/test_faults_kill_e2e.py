@@ -1,7 +1,7 @@
 """Crash anywhere, and Ctrl-C during ``make run`` (issue 8, parts 1 and 5).
 
 One chain of real runs on one small generated day, in one store. Each run is the
-real CLI in its own process group (``tests.fault_runner`` pauses it when a chosen
+real CLI in its own process group (``tests.support.fault_runner`` pauses it when a chosen
 component's executor starts) and is SIGKILLed there: CsvExampleGen, ImportSchemaGen,
 StatisticsGen, ExampleValidator, Transform, Trainer, Evaluator, and the Pusher after
 its staged copy, right before the rename. After every kill: TFX alone left the
@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli, write_click_spans
-
-pytestmark = pytest.mark.e2e
+from tests.support.cli import REPO, run_cli
+from tests.support.data import write_click_spans
 
 MARKER_TIMEOUT = 300.0
 EXIT_TIMEOUT = 15.0
@@ -66,16 +65,16 @@ def _store(config):
 
 
 def _newest_run(store):
-    from pipeline.ops.summary import RUN_CONTEXT
+    from pipeline.mlmd.queries import RUN_CONTEXT
 
     return max(store.get_contexts_by_type(RUN_CONTEXT), key=lambda c: c.id)
 
 
 def _executions(store, pipeline_name: str, context) -> dict[str, object]:
     """Node id -> the run's execution of it."""
-    from pipeline.run.guards import run_owner
+    from pipeline.mlmd import queries
 
-    node_of = run_owner._node_of(store, pipeline_name)
+    node_of = queries.node_ids(store, pipeline_name)
     return {
         node_of[e.id]: e for e in store.get_executions_by_context(context.id) if e.id in node_of
     }
@@ -111,10 +110,9 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline import nodes
-
-    from pipeline.run.guards import run_owner
     from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides
-    from tests.fault_runner import RENAME_POINT
+    from pipeline.run.guards import run_owner
+    from tests.support.fault_runner import RENAME_POINT
 
     Execution = metadata_store_pb2.Execution
     write_click_spans(tmp_path / "data", days=1, rows=1500)
@@ -161,7 +159,7 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
         log = tmp_path / f"run-{point}.log"
         begin = time.monotonic()
         process = _start(
-            [python, "-m", "tests.fault_runner", point, str(marker), "--", "run"], tmp_path, log
+            [python, "-m", "tests.support.fault_runner", point, str(marker), "--", "run"], tmp_path, log
         )
         _wait_for(marker, process, log)
         os.killpg(process.pid, signal.SIGKILL)
@@ -190,7 +188,7 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
     # Ctrl-C to a real `make run` process group (make + python), mid-push.
     marker = tmp_path / "paused-make"
     log = tmp_path / "make-run.log"
-    hooked = f"{python} -m tests.fault_runner {RENAME_POINT} {marker} --"
+    hooked = f"{python} -m tests.support.fault_runner {RENAME_POINT} {marker} --"
     # -o venv: the venv exists (the suite runs in it); make must not re-sync it.
     process = _start(["make", "--no-print-directory", "-o", "venv", "run", f"VPY={hooked}"], tmp_path, log)
     _wait_for(marker, process, log)

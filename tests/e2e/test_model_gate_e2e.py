@@ -18,15 +18,12 @@ import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.devtools import clickgen
-
-from pipeline.mlmd import connection as metadata
-
 from pipeline import nodes
 from pipeline.config import PipelineConfig, load_config, with_env_overrides
-from tests.conftest import REPO, CliResult, run_cli
+from pipeline.devtools import clickgen
+from pipeline.mlmd import connection as metadata
+from tests.support.cli import REPO, CliResult, run_cli
 
-pytestmark = pytest.mark.e2e
 DAY1 = datetime.date(2026, 11, 1)
 ROWS = 1500
 
@@ -52,9 +49,9 @@ def _write_config(directory: Path, name: str, train_steps: int) -> Path:
     """A copy of clicks.yaml with absolute paths, a 2-day window and ``train_steps``."""
     text = (REPO / "pipeline" / "configs" / "clicks.yaml").read_text()
     replacements = {
-        "../../schemas/clicks/schema.pbtxt": str(REPO / "schemas" / "clicks" / "schema.pbtxt"),
-        "../../data/clicks": str(REPO / "data" / "clicks"),
-        "../../outputs": str(directory / "unused-outputs"),
+        "schema_file: schemas/": f"schema_file: {REPO}/schemas/",
+        "input_base: data/clicks": f"input_base: {REPO}/data/clicks",
+        "root: outputs": f"root: {directory}/unused-outputs",
         "window_spans: 3": "window_spans: 2",
         "train_steps: 300": f"train_steps: {train_steps}",
     }

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from tests.conftest import Runs
-
-pytestmark = pytest.mark.e2e
+from tests.support.data import Runs
 
 
 def _args(root: Path, runs: Runs) -> list[str]:

@@ -14,9 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.mlmd import connection as metadata
 from pipeline.views import monitoring
-from tests.conftest import REPO, Runs
-
-pytestmark = pytest.mark.e2e
+from tests.support.cli import REPO
+from tests.support.data import Runs
 
 
 def _samples(text: str) -> dict[str, list]:

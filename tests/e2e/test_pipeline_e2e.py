@@ -16,12 +16,10 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.mlmd import connection as metadata
 from pipeline import nodes as topology
-from tests.conftest import E2E_START as START
-from tests.conftest import Runs
-
-pytestmark = pytest.mark.e2e
+from pipeline.mlmd import connection as metadata
+from tests.support.data import E2E_START as START
+from tests.support.data import Runs
 
 COMPONENTS = {
     topology.EXAMPLE_GEN,

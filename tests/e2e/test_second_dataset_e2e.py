@@ -10,14 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import tensorflow as tf
 
 from pipeline import nodes
 from pipeline.config import load_config
 from pipeline.devtools.example_data import write_wine
-
-pytestmark = pytest.mark.e2e
 
 
 def test_wine_multiclass_pipeline_runs_blesses_and_serves(repo: Path, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ input); ``serving_raw`` takes the raw features as named tensors (a REST
 ``{"instances": [{...}]}`` body). Both run the Transform layer inside the model.
 The tests load the version directory the session's real runs pushed (``clicks_runs``)
 and send requests decoded from JSON by TF Serving's documented REST rules
-(tests/tf_serving_rest.py), including the exact bodies of README's ``curl`` examples.
+(tests/support/tf_serving_rest.py), including the exact bodies of docs/serving.md's
+``curl`` examples.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import pytest
 import tensorflow as tf
 
 from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE, SERVING_SIGNATURE
-from tests import tf_serving_rest
+from tests.support import tf_serving_rest
 
 if TYPE_CHECKING:
-    from tests.conftest import Runs
-
-pytestmark = pytest.mark.e2e
+    from tests.support.data import Runs
 
 ROWS = 64
 
@@ -139,13 +138,13 @@ def test_rest_decoding_rejects_what_tf_serving_rejects(loaded: Any) -> None:
 
 
 def _readme_bodies(repo: Path) -> dict[str, dict[str, Any]]:
-    """The JSON bodies of README's curl examples, keyed by signature."""
-    text = (repo / "README.md").read_text(encoding="utf-8")
+    """The JSON bodies of docs/serving.md's curl examples, keyed by signature."""
+    text = (repo / "docs" / "serving.md").read_text(encoding="utf-8")
     bodies = {}
     for body in re.findall(r"curl -s -X POST [^\n]*:predict \\\n\s+-d '(\{.*?\})'", text, re.S):
         parsed = json.loads(body)
         bodies[parsed.get("signature_name", SERVING_SIGNATURE)] = parsed
-    assert set(bodies) == {SERVING_SIGNATURE, RAW_SIGNATURE}, "README's curl examples not found"
+    assert set(bodies) == {SERVING_SIGNATURE, RAW_SIGNATURE}, "curl examples not in docs/serving.md"
     return bodies
 
 
@@ -172,7 +171,7 @@ def test_saved_model_cli_shows_the_inputs_the_readme_example_sends(
     json_types = {str: "DT_STRING", int: "DT_INT64", float: "DT_FLOAT"}
     assert {name: json_types[type(value)] for name, value in instance.items()} == raw_inputs
 
-    # README's serving_default example is the same instance as a serialized tf.Example.
+    # docs/serving.md's serving_default example is the same instance as a serialized tf.Example.
     (encoded,) = bodies[SERVING_SIGNATURE]["instances"]
     example = tf.train.Example.FromString(base64.b64decode(encoded["b64"]))
     for name, value in instance.items():
@@ -184,7 +183,7 @@ def test_saved_model_cli_shows_the_inputs_the_readme_example_sends(
         else:
             assert list(stored) == [value.encode() if isinstance(value, str) else value], name
 
-    # And both README requests give the same probability for it.
+    # And both requests of docs/serving.md give the same probability for it.
     by_raw = _predict(loaded, json.dumps(bodies[RAW_SIGNATURE]))
     by_example = _predict(loaded, json.dumps(bodies[SERVING_SIGNATURE]))
     assert by_raw.shape == (1, 1)

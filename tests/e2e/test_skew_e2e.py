@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from components.data_gate import DataGateError
-from pipeline.devtools import clickgen
-from pipeline.run import launch
-from pipeline.mlmd import connection as metadata
 from pipeline import nodes
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config, with_env_overrides
+from pipeline.devtools import clickgen
+from pipeline.mlmd import connection as metadata
+from pipeline.run import launch
 
-pytestmark = pytest.mark.e2e
 DAY = datetime.date(2026, 11, 1)
 
 

@@ -20,16 +20,16 @@ import pytest
 import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.mlmd import connection as metadata
-
 from pipeline import nodes
 from pipeline import pipeline as topology
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
-from pipeline.views.report import _gate_table
-from pipeline.ops.summary import ModelGate, RunSummary, model_gate
-from tests.conftest import REPO, Runs
-
-pytestmark = pytest.mark.e2e
+from pipeline.mlmd import connection as metadata
+from pipeline.ops.model_gate import ModelGate, model_gate
+from pipeline.ops.summary import RunSummary
+from pipeline.views.report import render_gate
+from pipeline.views.summary import format_gate
+from tests.support.cli import REPO
+from tests.support.data import Runs
 
 DEVICES = ("desktop", "mobile", "tablet")
 
@@ -158,7 +158,7 @@ def test_normal_models_pass_the_configured_device_floor(clicks_runs: Runs) -> No
             assert check.example_count == values[device][("example_count", candidate, False)]
             # Without max_regression in the entry there is no change check per slice.
             assert check.allowed_change is None and check.change_passed is None
-        assert "  Slice thresholds on AUC (all PASS):" in gate.format(pushed=True)
+        assert "  Slice thresholds on AUC (all PASS):" in format_gate(gate, pushed=True)
         assert not gate.failures
     # In the second run the slice lines also show the baseline's value per device.
     assert all(check.baseline_value is not None for check in clicks_runs.new_span.model_gate.slices)
@@ -189,7 +189,7 @@ def test_a_model_under_one_devices_floor_is_not_blessed(
     assert check.value == pytest.approx(auc[worst])
     assert check.lower_bound == pytest.approx(floor) and check.value_passed is False
     assert len(gate.slices) == len(DEVICES) + 1  # every device, and `worst` once more
-    text = gate.format(pushed=False)
+    text = format_gate(gate, pushed=False)
     assert "  Slice thresholds on AUC (1 of 4 FAIL):" in text
     assert (
         f"    device={worst} ({check.example_count:.0f} examples): candidate "
@@ -198,7 +198,7 @@ def test_a_model_under_one_devices_floor_is_not_blessed(
     assert f"device={worst} slice: auc (candidate) = {auc[worst]:.4f} violates " in text
     assert "Not blessed, not pushed" in text.splitlines()[0]
     # The HTML run report's gate section has the same verdict in its slice table.
-    table = _gate_table(gate, blessed)
+    table = render_gate(gate, blessed)
     row = table[table.index(f"<td>device={worst}</td><td>device={worst}</td>"):]
     assert row[: row.index("</tr>")].count('class="fail">FAIL') == 1
 
@@ -227,7 +227,7 @@ def test_per_device_tolerance_against_the_baseline(
     assert check.allowed_change == pytest.approx(-tight) and check.change_passed is False
     assert check.value_passed is None  # no floor in this entry
     assert (
-        f"change {change[worst]:+.4f} < allowed {-tight:+.4f} -> FAIL" in gate.format(pushed=False)
+        f"change {change[worst]:+.4f} < allowed {-tight:+.4f} -> FAIL" in format_gate(gate, pushed=False)
     )
 
     # The same model with a tolerance that covers the drop is blessed.
@@ -235,7 +235,7 @@ def test_per_device_tolerance_against_the_baseline(
     blessed, gate = _evaluate(config, last_evaluation, tmp_path / "loose")
     assert blessed
     assert [check.change_passed for check in gate.slices] == [True] * len(DEVICES)
-    assert "  Slice thresholds on AUC (all PASS):" in gate.format(pushed=True)
+    assert "  Slice thresholds on AUC (all PASS):" in format_gate(gate, pushed=True)
 
 
 def test_a_threshold_on_a_slice_with_no_examples_fails_the_gate(
@@ -255,7 +255,7 @@ def test_a_threshold_on_a_slice_with_no_examples_fails_the_gate(
 def test_tfma_min_slice_size_would_veto_on_every_small_slice(
     tmp_path: Path, clicks_runs: Runs, last_evaluation: dict[str, list[Any]], devices: dict
 ) -> None:
-    """Why eval_config() leaves TFMA's min_slice_size alone (see README)."""
+    """Why eval_config() leaves TFMA's min_slice_size alone (see docs/configuration.md)."""
     counts = {d: values[("example_count", "candidate", False)] for d, values in devices.items()}
     size = int(min(counts.values())) + 1  # hides the smallest device (and small regions)
     config = _config(tmp_path, clicks_runs, [{"slice": {"device": None}, "lower_bound": 0.5}])

@@ -14,23 +14,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.types import standard_artifacts, standard_component_specs
 from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import tflite
 from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE, SERVING_SIGNATURE
 from components.pusher import TFLITE_PUSHED, TFLITE_REASON, AtomicPusherExecutor
 from pipeline import nodes
-from pipeline.ops import summary
+from pipeline.mlmd import queries
 
 if TYPE_CHECKING:
     import ml_metadata as mlmd
 
     from pipeline.ops.summary import RunSummary
-    from tests.conftest import Runs
-
-pytestmark = pytest.mark.e2e
+    from tests.support.data import Runs
 
 
 def _store(runs: Runs) -> mlmd.MetadataStore:
@@ -41,13 +39,13 @@ def _store(runs: Runs) -> mlmd.MetadataStore:
 
 def _input(runs: Runs, run: RunSummary, node: str, key: str):
     execution = run.node(node).execution_id
-    (artifact,) = summary._output_artifacts(_store(runs), execution, key, input_side=True)
+    (artifact,) = queries.artifacts(_store(runs), execution, key, queries.Event.INPUT)
     return artifact
 
 
 def _output(runs: Runs, run: RunSummary, node: str, key: str):
     execution = run.node(node).execution_id
-    (artifact,) = summary._output_artifacts(_store(runs), execution, key)
+    (artifact,) = queries.artifacts(_store(runs), execution, key)
     return artifact
 
 
@@ -122,7 +120,7 @@ def test_without_constant_asset_paths_the_vocabularies_are_never_loaded(model_di
 def test_pushed_versions_carry_model_tflite_and_still_load(
     clicks_runs: Runs, tmp_path: Path
 ) -> None:
-    from pipeline.ops import rollback
+    from components import serving_dir
 
     runs = [clicks_runs.first] + ([clicks_runs.new_span] if clicks_runs.new_span.pushed else [])
     for run in runs:
@@ -147,7 +145,7 @@ def test_pushed_versions_carry_model_tflite_and_still_load(
 
     # A rollback copies the version directory, model.tflite included.
     source = Path(clicks_runs.first.pushed_destination or "")
-    copy = rollback.publish_copy(source, tmp_path, "123")
+    copy = serving_dir.publish_copy(source, tmp_path, "123")
     assert (copy / tflite.TFLITE_FILE).read_bytes() == (source / tflite.TFLITE_FILE).read_bytes()
     assert RAW_SIGNATURE in tf.saved_model.load(str(copy)).signatures
 

@@ -22,9 +22,8 @@ from components.model.model import build_model
 from components.model.training import cardinalities
 from components.model.warm_start import DECISION_FILE, WarmStart, warm_start
 from pipeline.mlmd import connection as metadata
-from tests.conftest import Runs
-
-pytestmark = pytest.mark.e2e
+from pipeline.views.summary import format_summary
+from tests.support.data import Runs
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def transform_output(runs: Runs) -> tft.TFTransformOutput:
 
 
 def test_first_model_starts_fresh_and_the_next_day_warm_starts_from_it(runs: Runs) -> None:
-    assert runs.config.warm_start is True
+    assert runs.config.training.warm_start is True
     assert runs.first.warm_start == "no model was blessed before this span"
     assert runs.first.blessed is True
     assert runs.new_span.warm_start == f"warm-started from {_serving_dir(runs.first.model_uri)}"
@@ -119,4 +118,4 @@ def test_trainer_writes_tensorboard_logs_into_its_model_run(runs: Runs, run_name
     assert model_run.parent.name == "model_run"  # the Trainer's ModelRun artifact
     assert {"epoch_loss", "epoch_auc"} <= _scalar_tags(model_run / "train")
     assert {"epoch_loss", "epoch_auc"} <= _scalar_tags(model_run / "validation")
-    assert f"TensorBoard: tensorboard --logdir {model_run}" in summary.format()
+    assert f"TensorBoard: tensorboard --logdir {model_run}" in format_summary(summary)

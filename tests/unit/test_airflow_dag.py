@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 import json
 import os
@@ -87,3 +88,22 @@ def test_parsing_is_fast_and_imports_no_tensorflow(repo: Path, tmp_path: Path) -
     assert stats["errors"] == []
     assert stats["tf"] is False and stats["tfx"] is False
     assert stats["seconds"] < 5.0, stats
+
+
+def test_tasks_backfill_without_importing_the_local_runner(repo: Path) -> None:
+    # Every import statement of the DAG file, at module level or inside a task body,
+    # run in a fresh interpreter: the window backfill comes from pipeline.run.backfill,
+    # and nothing a task imports pulls in the local runner (LocalDagRunner).
+    tree = ast.parse((repo / "pipeline" / "run" / "airflow_dag.py").read_text(encoding="utf-8"))
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    statements = "\n".join(ast.unparse(node) for node in imports)
+    code = (
+        f"{statements}\n"
+        "import sys\n"
+        "print('pipeline.run.local' in sys.modules, 'pipeline.run.backfill' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["False", "True"]

@@ -65,7 +65,7 @@ def test_generate_day_matches_written_file_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small chunks so the day spans several of them, including a partial last one.
-    monkeypatch.setattr(cg, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(cg.days, "CHUNK_ROWS", 700)
     path = cg.write_day(tmp_path, DAY, 2_500, SEED)
     written = pd.read_csv(path)
     generated = cg.generate_day(DAY, 2_500, SEED)
@@ -180,7 +180,8 @@ def test_device_category_interaction_matters() -> None:
         ]
     )
     grid["price"] = np.where(grid["item_category"] == "electronics", 180.0, 40.0)
-    p = dict(zip(zip(grid["device"], grid["item_category"]), cg.click_probability(grid)))
+    cells = zip(grid["device"], grid["item_category"], strict=True)
+    p = dict(zip(cells, cg.click_probability(grid), strict=True))
     assert p["mobile", "fashion"] > p["desktop", "fashion"] + 0.05
     assert p["desktop", "electronics"] > p["mobile", "electronics"] + 0.05
 
@@ -263,7 +264,7 @@ REQUIRED_INJECTIONS = {
 def _changed_lines(before: bytes, after: bytes) -> int:
     old, new = before.split(b"\n"), after.split(b"\n")
     assert len(old) == len(new)
-    return sum(a != b for a, b in zip(old, new))
+    return sum(a != b for a, b in zip(old, new, strict=True))
 
 
 def test_registry_has_required_injections() -> None:
@@ -415,7 +416,7 @@ def test_write_day_applies_injections_in_order(tmp_path: Path) -> None:
 def test_custom_injection_can_be_registered(
     small_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cg, "INJECTIONS", dict(cg.INJECTIONS))
+    monkeypatch.setattr(cg.injections, "INJECTIONS", dict(cg.INJECTIONS))
 
     @cg.register_injection("shout")
     def _shout(path: Path, rng: np.random.Generator) -> None:
@@ -425,6 +426,7 @@ def test_custom_injection_can_be_registered(
     assert small_csv.read_text().startswith("IMPRESSION_ID")
     with pytest.raises(ValueError, match="already registered"):
         cg.register_injection("shout")(_shout)
+    assert "shout" not in cg.INJECTIONS  # the shipped registry is untouched
 
 
 # --- scale -----------------------------------------------------------------------------

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.run import airflow_dag
-
 from pipeline import config
-
 from pipeline.mlmd import connection as metadata
-from tests.services import ensure_debian_package
+from pipeline.run import airflow_dag
+from tests.support.services import ensure_debian_package
 
 AIRFLOW_SERVICES = ("airflow-init", "airflow-webserver", "airflow-scheduler")
+
+pytestmark = pytest.mark.requires_root(
+    "installs docker-compose with apt-get", unless_on_path="docker-compose"
+)
 
 
 @pytest.fixture(scope="module")

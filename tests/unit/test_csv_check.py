@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.devtools import clickgen
-
 from pipeline.run.guards import csv_check
 
 DAY = datetime.date(2026, 11, 4)

@@ -15,9 +15,9 @@ from components.data_gate import (
     measure_distances,
     report,
 )
-from pipeline.ops import summary
 from pipeline.config import DistanceThresholds, load_config
-from tests.conftest import REPO
+from pipeline.ops import summary
+from tests.support.cli import REPO
 
 SCHEMA = tfdv.load_schema_text(str(REPO / "schemas" / "clicks" / "schema.pbtxt"))
 

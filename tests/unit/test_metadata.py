@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.mlmd import connection as metadata
 from pipeline.config import DEFAULT_CONFIG, ConfigError, OutputsConfig, load_config
+from pipeline.mlmd import connection as metadata
 
 MYSQL = {
     "MLMD_MYSQL_HOST": "db.internal",

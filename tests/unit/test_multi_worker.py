@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,21 +24,9 @@ from components.distributed import cluster
 from components.distributed.trainer_executor import CLUSTER_KEY, Executor
 from pipeline import cli
 from pipeline.config import ConfigError, PipelineConfig, load_config
-from tests.unit.test_config import _expect_error, _write
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (all bound at once, so distinct)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+from tests.support.cli import REPO
+from tests.support.config import expect_config_error, write_config
+from tests.support.services import free_ports
 
 
 def _training(raw: dict[str, Any], **training: Any) -> None:
@@ -47,7 +34,7 @@ def _training(raw: dict[str, Any], **training: Any) -> None:
 
 
 def _mw_config(tmp_path: Path, workers: list[str], **extra: Any) -> Path:
-    path = _write(tmp_path, lambda raw: _training(raw, workers=workers, **extra))
+    path = write_config(tmp_path, lambda raw: _training(raw, workers=workers, **extra))
     # Outputs next to the config, not in the repository.
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["outputs"] = {"root": str(tmp_path / "out")}
@@ -60,20 +47,20 @@ def _mw_config(tmp_path: Path, workers: list[str], **extra: Any) -> Path:
 
 def test_workers_are_read_in_order(tmp_path: Path) -> None:
     config = load_config(_mw_config(tmp_path, ["10.0.0.5:2222", " host-b:2223", "[::1]:2224"]))
-    assert config.distribution_strategy == "multi_worker_mirrored"
-    assert config.training_workers == ("10.0.0.5:2222", "host-b:2223", "[::1]:2224")
-    assert config.join_timeout_seconds == 600.0
+    assert config.training.distribution_strategy == "multi_worker_mirrored"
+    assert config.training.workers == ("10.0.0.5:2222", "host-b:2223", "[::1]:2224")
+    assert config.training.join_timeout_seconds == 600.0
 
 
 def test_default_config_has_no_workers() -> None:
     config = load_config(REPO / "pipeline" / "configs" / "clicks.yaml")
-    assert config.training_workers == ()
+    assert config.training.workers == ()
 
 
 def test_multi_worker_without_workers_is_accepted(tmp_path: Path) -> None:
     # TF_CONFIG from the environment, or one worker.
-    config = load_config(_write(tmp_path, lambda raw: _training(raw)))
-    assert config.training_workers == ()
+    config = load_config(write_config(tmp_path, lambda raw: _training(raw)))
+    assert config.training.workers == ()
 
 
 @pytest.mark.parametrize(
@@ -90,12 +77,12 @@ def test_multi_worker_without_workers_is_accepted(tmp_path: Path) -> None:
     ],
 )
 def test_bad_workers(tmp_path: Path, workers: list[str], fragments: list[str]) -> None:
-    _expect_error(_mw_config(tmp_path, workers), *fragments)
+    expect_config_error(_mw_config(tmp_path, workers), *fragments)
 
 
 def test_workers_must_be_a_list(tmp_path: Path) -> None:
-    path = _write(tmp_path, lambda raw: _training(raw, workers="a:1,b:2"))
-    _expect_error(path, "training.workers must be a list")
+    path = write_config(tmp_path, lambda raw: _training(raw, workers="a:1,b:2"))
+    expect_config_error(path, "training.workers must be a list")
 
 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
@@ -103,13 +90,13 @@ def test_workers_only_with_multi_worker_mirrored(tmp_path: Path, strategy: str) 
     def mutate(raw: dict[str, Any]) -> None:
         raw["training"] = {"distribution_strategy": strategy, "workers": ["a:1", "b:2"]}
 
-    _expect_error(_write(tmp_path, mutate), "training.workers", strategy, "multi_worker_mirrored")
+    expect_config_error(write_config(tmp_path, mutate), "training.workers", strategy, "multi_worker_mirrored")
 
 
 @pytest.mark.parametrize("timeout", [0, -5, "soon", True])
 def test_bad_join_timeout(tmp_path: Path, timeout: Any) -> None:
     path = _mw_config(tmp_path, ["a:1", "b:2"], join_timeout_seconds=timeout)
-    _expect_error(path, "training.join_timeout_seconds", "positive")
+    expect_config_error(path, "training.join_timeout_seconds", "positive")
 
 
 # --- TF_CONFIG -----------------------------------------------------------------------------

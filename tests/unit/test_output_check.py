@@ -17,9 +17,7 @@ import types
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pipeline.run.guards import output_check
 from pipeline.config import (
     DEFAULT_CONFIG,
     ENV_DATA_ROOT,
@@ -30,8 +28,12 @@ from pipeline.config import (
     load_config,
     with_env_overrides,
 )
+from pipeline.run.guards import output_check
 from pipeline.run.guards.output_check import OutputCheckError
-from tests.conftest import E2E_START, Mount, run_cli, write_click_spans
+from tests.support.cli import run_cli
+from tests.support.config import write_clicks_config
+from tests.support.mounts import Mount
+
 
 def fill(directory: Path) -> None:
     """Writes zeros into ``directory`` until its filesystem has no space left."""
@@ -43,19 +45,6 @@ def fill(directory: Path) -> None:
             except OSError as error:
                 assert error.errno == errno.ENOSPC
     assert os.statvfs(directory).f_bavail == 0
-
-
-def _config(tmp_path: Path, **outputs: object) -> Path:
-    """The bundled clicks config with absolute paths and these ``outputs`` keys."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    raw["schema_file"] = str((DEFAULT_CONFIG.parent / raw["schema_file"]).resolve())
-    raw["data"]["input_base"] = str(tmp_path / "data")
-    raw["outputs"] = {
-        key: str(value) if isinstance(value, Path) else value for key, value in outputs.items()
-    }
-    path = tmp_path / "clicks.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
@@ -95,18 +84,18 @@ def test_probe_creates_the_directory_and_leaves_nothing_behind(tmp_path: Path) -
 
 def test_min_free_mb_is_read_validated_and_kept_by_env_overrides(tmp_path: Path) -> None:
     assert load_config(DEFAULT_CONFIG).outputs.min_free_mb == 1024
-    config = load_config(_config(tmp_path, root=tmp_path / "out", min_free_mb=5))
+    config = load_config(write_clicks_config(tmp_path, root=tmp_path / "out", min_free_mb=5))
     assert config.outputs.min_free_mb == 5
     moved = with_env_overrides(config, {ENV_OUTPUT_ROOT: str(tmp_path / "elsewhere")})
     assert moved.outputs.min_free_mb == 5
     assert moved.outputs.serving_dir == tmp_path / "elsewhere" / "serving"
     for bad in (-1, "lots", True, 1.5):
         with pytest.raises(ConfigError, match=r"clicks\.yaml: outputs\.min_free_mb must be"):
-            load_config(_config(tmp_path, min_free_mb=bad))
+            load_config(write_clicks_config(tmp_path, min_free_mb=bad))
 
 
 def test_each_directory_names_the_setting_that_chose_it(tmp_path: Path) -> None:
-    source = _config(tmp_path, root=tmp_path / "out", serving_dir=tmp_path / "srv")
+    source = write_clicks_config(tmp_path, root=tmp_path / "out", serving_dir=tmp_path / "srv")
     config = load_config(source)
     dirs = {d.role: d.origin for d in output_check.output_dirs(config, {})}
     assert dirs == {
@@ -127,6 +116,7 @@ def test_each_directory_names_the_setting_that_chose_it(tmp_path: Path) -> None:
 # --- real read-only and full filesystems -----------------------------------------
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_a_read_only_serving_dir_is_refused_naming_dir_variable_and_os_error(
     tmpfs: Mount, tmp_path: Path
 ) -> None:
@@ -147,6 +137,7 @@ def test_a_read_only_serving_dir_is_refused_naming_dir_variable_and_os_error(
     assert not (mount / "serving").exists()
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_a_read_only_metadata_directory_is_checked_without_creating_it(
     tmpfs: Mount, tmp_path: Path
 ) -> None:
@@ -168,11 +159,14 @@ def test_a_read_only_metadata_directory_is_checked_without_creating_it(
     assert not (tmp_path / "md").exists()
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_a_full_pipeline_root_fails_the_probe_with_enospc(tmpfs: Mount, tmp_path: Path) -> None:
     mount = tmpfs("full")
     (mount / "pipe").mkdir()
     fill(mount)
-    source = _config(tmp_path, root=tmp_path / "out", pipeline_root=mount / "pipe", min_free_mb=0)
+    source = write_clicks_config(
+        tmp_path, root=tmp_path / "out", pipeline_root=mount / "pipe", min_free_mb=0
+    )
     with pytest.raises(OutputCheckError) as caught:
         output_check.check_outputs(load_config(source), {})
     message = str(caught.value)
@@ -183,6 +177,7 @@ def test_a_full_pipeline_root_fails_the_probe_with_enospc(tmpfs: Mount, tmp_path
     assert list((mount / "pipe").iterdir()) == []  # the probe file did not stay
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_too_little_free_space_names_min_free_mb(tmpfs: Mount, tmp_path: Path) -> None:
     mount = tmpfs("small", size="2m")
     env = {ENV_OUTPUT_ROOT: str(mount)}
@@ -200,10 +195,11 @@ def test_too_little_free_space_names_min_free_mb(tmpfs: Mount, tmp_path: Path) -
     output_check.check_outputs(lowered, env)
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_real_disk_full_errors_are_recognised_and_reported_in_one_line(tmpfs: Mount) -> None:
     import tensorflow as tf
 
-    from pipeline.run.local import short_reason
+    from pipeline.run.backfill import short_reason
 
     mount = tmpfs("full")
     database = sqlite3.connect(mount / "store.sqlite")
@@ -241,14 +237,7 @@ def test_real_disk_full_errors_are_recognised_and_reported_in_one_line(tmpfs: Mo
 # --- the runners: CLI, local runner, Airflow task ---------------------------------
 
 
-@pytest.fixture(scope="module")
-def one_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small span of click data (runs must be refused for their outputs alone)."""
-    root = tmp_path_factory.mktemp("one-day")
-    write_click_spans(root, days=1, rows=200, start=E2E_START)
-    return root
-
-
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_cli_run_with_a_full_serving_dir_records_and_pushes_nothing(
     tmpfs: Mount, tmp_path: Path, one_day: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -275,13 +264,14 @@ def test_cli_run_with_a_full_serving_dir_records_and_pushes_nothing(
     assert not (tmp_path / "out" / "pipelines" / "clicks" / "logs").exists()
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_local_run_with_a_read_only_pipeline_root_leaves_the_served_model_alone(
     tmpfs: Mount, tmp_path: Path, one_day: Path, served: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
     from pipeline.run.local import run
 
     mount = tmpfs("ro", read_only=True)
-    source = _config(
+    source = write_clicks_config(
         tmp_path,
         pipeline_root=mount / "pipe",
         serving_dir=served,
@@ -304,11 +294,12 @@ def test_local_run_with_a_read_only_pipeline_root_leaves_the_served_model_alone(
     assert _snapshot(served) == before
 
 
+@pytest.mark.requires_root("mounts tmpfs filesystems")
 def test_airflow_first_task_fails_on_a_read_only_serving_dir(
     tmpfs: Mount, tmp_path: Path, one_day: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.run import airflow_dag
     from pipeline import nodes
+    from pipeline.run import airflow_dag
 
     mount = tmpfs("ro", read_only=True)
     clean_env.setenv(ENV_DATA_ROOT, str(one_day))
@@ -329,35 +320,3 @@ def test_airflow_first_task_fails_on_a_read_only_serving_dir(
     assert not (tmp_path / "out" / "metadata").exists()
     # The pipeline root (checked first) exists but holds nothing: no component ran.
     assert list((tmp_path / "out" / "pipelines" / "clicks").iterdir()) == []
-
-
-@pytest.mark.e2e
-def test_a_disk_filling_up_mid_run_gives_one_paragraph_and_pushes_nothing(
-    tmpfs: Mount, tmp_path: Path, one_day: Path
-) -> None:
-    from pipeline.run.local import PipelineRunError, run
-
-    # Room for the first components' outputs, not for the whole run: the check
-    # passes (min_free_mb 0) and a component then hits ENOSPC (StatisticsGen, here).
-    mount = tmpfs("small", size="64k")
-    source = _config(
-        tmp_path,
-        pipeline_root=mount / "pipe",
-        serving_dir=tmp_path / "serving",
-        metadata_path=tmp_path / "md" / "clicks.sqlite",
-        min_free_mb=0,
-    )
-    config = with_env_overrides(load_config(source), {ENV_DATA_ROOT: str(one_day)})
-    with pytest.raises(PipelineRunError) as caught:
-        run(config, {})
-    message = str(caught.value)
-    print(f"\n{message}")
-    assert "\n" not in message
-    assert "No space left on device" in message
-    assert (
-        f"A disk filled up during the run: the pipeline root {mount / 'pipe'} (set by "
-        f"outputs.pipeline_root in {source}) is the fullest output directory, "
-    ) in message
-    assert "Nothing was pushed by this run and the served model is unchanged" in message
-    assert caught.value.summary is not None  # the components before it did run
-    assert not config.push_dir.exists() or list(config.push_dir.iterdir()) == []

@@ -9,7 +9,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
 from tfx.dsl.compiler import compiler
-from tfx.proto import example_gen_pb2, range_config_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.utils import proto_utils
 
 from components.model.features import FeatureSpec
@@ -210,8 +210,8 @@ def test_trainer_settings(components, config: PipelineConfig) -> None:
     custom = _json(props["custom_config"])
     assert FeatureSpec.from_dict(custom["features"]) == config.features
     assert Hyperparameters.from_dict(custom["hyperparameters"]) == config.model
-    assert custom["distribution_strategy"] == config.distribution_strategy
-    assert custom["warm_start"] is config.warm_start is True
+    assert custom["distribution_strategy"] == config.training.distribution_strategy
+    assert custom["warm_start"] is config.training.warm_start is True
     assert "base_model" in components["Trainer"].inputs
     # Same code fingerprint as Transform, so both re-run when the code changes.
     assert custom["code_version"] == _json(

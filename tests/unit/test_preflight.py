@@ -11,7 +11,7 @@ import pytest
 from pipeline.devtools.preflight import REQUIRED, import_problem, interpreter_problem, main
 
 REPO = Path(__file__).resolve().parents[2]
-PREFLIGHT = REPO / "pipeline" / "preflight.py"
+PREFLIGHT = REPO / "pipeline" / "devtools" / "preflight.py"
 
 GOOD_LINUX = dict(system="Linux", machine="x86_64", libc=("glibc", "2.36"))
 
@@ -38,7 +38,9 @@ def test_amd64_spelling_is_fine() -> None:
     assert interpreter_problem((3, 10), "Linux", "AMD64", ("glibc", "2.31")) is None
 
 
-@pytest.mark.parametrize(("version", "found"), [((3, 11), "3.11"), ((3, 9), "3.9"), ((2, 7), "2.7")])
+@pytest.mark.parametrize(
+    ("version", "found"), [((3, 11), "3.11"), ((3, 9), "3.9"), ((2, 7), "2.7")]
+)
 def test_other_python_versions_are_rejected(version: tuple[int, int], found: str) -> None:
     problem = interpreter_problem(version, **GOOD_LINUX)
     _is_one_sentence(problem)

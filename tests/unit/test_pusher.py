@@ -10,7 +10,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import pusher, tflite
+from components import pusher, serving_dir, tflite
 
 
 def _inputs(tmp_path: Path, blessed: bool):
@@ -31,13 +31,18 @@ def _inputs(tmp_path: Path, blessed: bool):
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(tmp_path / "serving"))
     )
     return (
-        {standard_component_specs.MODEL_KEY: [model], standard_component_specs.MODEL_BLESSING_KEY: [blessing]},
+        {
+            standard_component_specs.MODEL_KEY: [model],
+            standard_component_specs.MODEL_BLESSING_KEY: [blessing],
+        },
         {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
         {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
     )
 
 
-def test_blessed_model_appears_complete_in_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blessed_model_appears_complete_in_one_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inputs, outputs, properties = _inputs(tmp_path, blessed=True)
     renames = []
     real_rename = os.rename
@@ -46,7 +51,7 @@ def test_blessed_model_appears_complete_in_one_rename(tmp_path: Path, monkeypatc
         # At the moment of the rename the version is complete, and not yet visible.
         assert Path(source, "saved_model.pb").read_bytes() == b"graph"
         assert not Path(target).exists()
-        assert Path(source).parent.name.startswith(pusher.STAGING_PREFIX)
+        assert Path(source).parent.name.startswith(serving_dir.STAGING_PREFIX)
         renames.append(target)
         real_rename(source, target)
 
@@ -68,7 +73,9 @@ def test_blessed_model_appears_complete_in_one_rename(tmp_path: Path, monkeypatc
 def test_unblessed_model_is_not_pushed_and_leaves_nothing(tmp_path: Path) -> None:
     inputs, outputs, properties = _inputs(tmp_path, blessed=False)
     pusher.AtomicPusherExecutor().Do(inputs, outputs, properties)
-    assert outputs[standard_component_specs.PUSHED_MODEL_KEY][0].get_int_custom_property("pushed") == 0
+    assert (
+        outputs[standard_component_specs.PUSHED_MODEL_KEY][0].get_int_custom_property("pushed") == 0
+    )
     assert not list((tmp_path / "serving").iterdir())
 
 
@@ -78,7 +85,7 @@ def test_a_failed_copy_publishes_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pusher, "_fsync_tree", broken)
+    monkeypatch.setattr(serving_dir, "fsync_tree", broken)
     with pytest.raises(OSError, match="disk full"):
         pusher.AtomicPusherExecutor().Do(inputs, outputs, properties)
     assert not list((tmp_path / "serving").iterdir())
@@ -91,8 +98,10 @@ def _tflite(tmp_path: Path, within_bound: bool) -> tflite.TFLiteModel:
     (tmp_path / "tflite" / tflite.TFLITE_FILE).write_bytes(b"flatbuffer")
     artifact.set_int_custom_property("within_bound", int(within_bound))
     artifact.set_string_custom_property(
-        "reason", "|AUC float - TFLite| = 0.0000 <= export.tflite_max_metric_delta 0.0100"
-        if within_bound else "|AUC float - TFLite| = 0.0300 > export.tflite_max_metric_delta 0.0100"
+        "reason",
+        "|AUC float - TFLite| = 0.0000 <= export.tflite_max_metric_delta 0.0100"
+        if within_bound
+        else "|AUC float - TFLite| = 0.0300 > export.tflite_max_metric_delta 0.0100",
     )
     return artifact
 
@@ -164,7 +173,7 @@ def test_a_version_pushed_concurrently_is_kept_and_this_push_recorded_against_it
     real_rename = os.rename
 
     def other_push_wins(source: str, target: str) -> None:
-        if not Path(source).parent.name.startswith(pusher.STAGING_PREFIX):
+        if not Path(source).parent.name.startswith(serving_dir.STAGING_PREFIX):
             return real_rename(source, target)
         winner = Path(target).with_name(".staging-other-push")
         (winner / "variables").mkdir(parents=True)

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.run.guards import run_lock
 from pipeline.config import (
     DEFAULT_CONFIG,
     DEFAULT_LOCK_TIMEOUT_SECONDS,
@@ -22,7 +21,8 @@ from pipeline.config import (
     load_config,
     with_env_overrides,
 )
-from tests.conftest import REPO
+from pipeline.run.guards import run_lock
+from tests.support.cli import REPO
 
 # A second process holding the lock until it is killed (or for `seconds`).
 _HOLDER_SCRIPT = """

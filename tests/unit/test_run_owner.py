@@ -6,7 +6,6 @@ The end-to-end kills are in tests/e2e/test_faults_kill_e2e.py; these pin the rul
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,54 +18,19 @@ import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.run.guards import run_owner
+from pipeline.mlmd.queries import RUN_CONTEXT
 from pipeline.ops import history
-from pipeline.ops.summary import NODE_CONTEXT, PIPELINE_CONTEXT, RUN_CONTEXT
-from tests.conftest import REPO
+from pipeline.run.guards import run_owner
+from tests.support.cli import REPO
+from tests.support.mlmd_store import PIPELINE, ensure_context, record_execution, sqlite_store
 
 Execution = metadata_store_pb2.Execution
-PIPELINE = "clicks"
-
-
-def _store(path: Path) -> mlmd.MetadataStore:
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return mlmd.MetadataStore(connection)
-
-
-def _context(store: mlmd.MetadataStore, type_name: str, name: str) -> metadata_store_pb2.Context:
-    found = store.get_context_by_type_and_name(type_name, name)
-    if found is not None:
-        return found
-    type_id = store.put_context_type(metadata_store_pb2.ContextType(name=type_name))
-    context = metadata_store_pb2.Context(type_id=type_id, name=name)
-    [context.id] = store.put_contexts([context])
-    return context
-
-
-def _execution(
-    store: mlmd.MetadataStore, run: metadata_store_pb2.Context, node: str, state: int
-) -> int:
-    """An execution of ``node`` in ``run``, attributed as TFX's launcher does."""
-    type_id = store.put_execution_type(metadata_store_pb2.ExecutionType(name=node))
-    execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=state)
-    [execution_id] = store.put_executions([execution])
-    contexts = [
-        _context(store, PIPELINE_CONTEXT, PIPELINE),
-        _context(store, NODE_CONTEXT, f"{PIPELINE}.{node}"),
-        run,
-    ]
-    store.put_attributions_and_associations(
-        [], [metadata_store_pb2.Association(context_id=c.id, execution_id=execution_id) for c in contexts]
-    )
-    return execution_id
 
 
 def _owned_run(
     store: mlmd.MetadataStore, name: str, host: str | None, pid: int, start: str
 ) -> metadata_store_pb2.Context:
-    context = _context(store, RUN_CONTEXT, name)
+    context = ensure_context(store, RUN_CONTEXT, name)
     if host is not None:
         context.custom_properties[run_owner.OWNER_HOST].string_value = host
         context.custom_properties[run_owner.OWNER_PID].int_value = pid
@@ -86,18 +50,18 @@ def _state(store: mlmd.MetadataStore, execution_id: int) -> Execution:
 
 
 def test_reconcile_cancels_only_runs_whose_owner_is_dead(tmp_path: Path) -> None:
-    store = _store(tmp_path / "mlmd.sqlite")
+    store = sqlite_store(tmp_path / "mlmd.sqlite")
     host, me = socket.gethostname(), run_owner.this_process()
     killed = _owned_run(store, "killed", host, _dead_pid(), "1")
     reused = _owned_run(store, "pid-reused", host, me.pid, me.start + "0")  # same pid, other process
     alive = _owned_run(store, "alive", host, me.pid, me.start)
     elsewhere = _owned_run(store, "elsewhere", "another-host", 1, "1")
     airflow = _owned_run(store, "airflow", None, 0, "")
-    done = _execution(store, killed, "CsvExampleGen", Execution.COMPLETE)
-    stuck = _execution(store, killed, "Trainer", Execution.RUNNING)
-    stuck_reused = _execution(store, reused, "Transform", Execution.RUNNING)
+    done = record_execution(store, killed, "CsvExampleGen", Execution.COMPLETE)
+    stuck = record_execution(store, killed, "Trainer", Execution.RUNNING)
+    stuck_reused = record_execution(store, reused, "Transform", Execution.RUNNING)
     untouched = [
-        _execution(store, run, "Trainer", Execution.RUNNING) for run in (alive, elsewhere, airflow)
+        record_execution(store, run, "Trainer", Execution.RUNNING) for run in (alive, elsewhere, airflow)
     ]
     root = tmp_path / "root"
     partial = [root / "Trainer" / "model" / str(stuck), root / "Trainer" / ".system" / "executor_execution" / str(stuck)]
@@ -132,11 +96,11 @@ def test_reconcile_cancels_only_runs_whose_owner_is_dead(tmp_path: Path) -> None
 
 
 def test_claim_then_cancel_own_records_an_interruption(tmp_path: Path) -> None:
-    store = _store(tmp_path / "mlmd.sqlite")
+    store = sqlite_store(tmp_path / "mlmd.sqlite")
     run = run_owner.claim(store, "mine")
     assert run_owner.owner_of(run) == run_owner.this_process()
     assert run_owner.owner_alive(store.get_context_by_type_and_name(RUN_CONTEXT, "mine")) is True
-    running = _execution(store, run, "Trainer", Execution.RUNNING)
+    running = record_execution(store, run, "Trainer", Execution.RUNNING)
     # Claiming again (TFX created the context already) keeps the context.
     assert run_owner.claim(store, "mine").id == run.id
 
@@ -160,12 +124,12 @@ _STUCK = textwrap.dedent(
     import signal, sys, time
     sys.path.insert(0, {repo!r})
     from pipeline.run.guards import run_owner
-    from tests.unit.test_run_owner import _execution, _store
+    from tests.support.mlmd_store import record_execution, sqlite_store
     from ml_metadata.proto import metadata_store_pb2
 
-    store = _store({db!r})
+    store = sqlite_store({db!r})
     run = run_owner.claim(store, "stuck")
-    _execution(store, run, "Trainer", metadata_store_pb2.Execution.RUNNING)
+    record_execution(store, run, "Trainer", metadata_store_pb2.Execution.RUNNING)
     with run_owner.InterruptWatch(lambda: run_owner.cancel_own(store, "clicks"), grace={grace}):
         signal.signal(signal.SIGINT, lambda signum, frame: None)
         print("ready", flush=True)
@@ -193,7 +157,7 @@ def test_watchdog_records_and_exits_when_the_main_thread_is_stuck(tmp_path: Path
     assert process.wait(timeout=grace + 10) == run_owner.EXIT_INTERRUPTED
     elapsed = time.monotonic() - sent
     assert grace <= elapsed < grace + 5, elapsed
-    [record] = history.list_runs(_store(db), PIPELINE)
+    [record] = history.list_runs(sqlite_store(db), PIPELINE)
     assert record.status == "interrupted"
 
 
@@ -208,29 +172,10 @@ def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
     assert "second Ctrl-C" in process.stderr.read()
     # Not recorded by the process: left to the next run's reconcile, which sees
     # the owner dead.
-    store = _store(db)
+    store = sqlite_store(db)
     [record] = history.list_runs(store, PIPELINE)
     assert record.status == "abandoned"
     assert len(run_owner.reconcile(store, PIPELINE, "next")) == 1
-
-
-def test_pusher_removes_only_dead_staging_dirs(tmp_path: Path) -> None:
-    from components import pusher
-
-    host = socket.gethostname()
-    mine = pusher.staging_name()
-    assert mine.startswith(f".staging-{host}-{os.getpid()}-")
-    names = [
-        mine,
-        f".staging-{host}-{_dead_pid()}-0123abcd",
-        f".staging-other-host-{_dead_pid()}-0123abcd",
-        ".staging-0123abcd",  # the old, ownerless naming: left alone
-        "1795346571",
-    ]
-    for name in names:
-        (tmp_path / name).mkdir()
-    assert pusher.remove_dead_staging(str(tmp_path)) == [names[1]]
-    assert sorted(os.listdir(tmp_path)) == sorted(names[:1] + names[2:])
 
 
 def test_a_ctrl_c_that_tensorflow_turned_into_an_error_is_an_interruption(
@@ -244,13 +189,13 @@ def test_a_ctrl_c_that_tensorflow_turned_into_an_error_is_an_interruption(
     assert run_owner.caused_by_ctrl_c(disguised)
     assert not run_owner.caused_by_ctrl_c(ValueError("bad column"))
 
-    store = _store(tmp_path / "mlmd.sqlite")
+    store = sqlite_store(tmp_path / "mlmd.sqlite")
     run = run_owner.claim(store, "mine")
-    before = _execution(store, run, "Transform", Execution.FAILED)  # a real failure
+    before = record_execution(store, run, "Transform", Execution.FAILED)  # a real failure
     time.sleep(0.05)
     monkeypatch.setattr(run_owner, "_ctrl_c_ms", int(time.time() * 1000))
     assert run_owner.caused_by_ctrl_c(ValueError("anything, once Ctrl-C was pressed"))
-    after = _execution(store, run, "Trainer", Execution.FAILED)  # TFX's record of the Ctrl-C
+    after = record_execution(store, run, "Trainer", Execution.FAILED)  # TFX's record of the Ctrl-C
 
     run_owner.cancel_own(store, PIPELINE)
 

@@ -5,22 +5,19 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import glob
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from tests.conftest import write_click_spans
-from pipeline.devtools import clickgen
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
+from pipeline.devtools import clickgen
 from pipeline.schema_tool import diff_schemas
 from pipeline.spans import newest_span as newest_span_pattern
+from tests.support.data import E2E_START
 
-FIRST_DAY = datetime.date(2026, 11, 1)  # write_click_spans' default start
+FIRST_DAY = E2E_START  # write_click_spans' default start (the two_days fixture)
 
 
 def _schema(
@@ -153,13 +150,6 @@ def _config_for(data_root: Path, schema_file: Path) -> PipelineConfig:
     )
 
 
-@pytest.fixture(scope="module")
-def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("spans") / "data"
-    write_click_spans(root, days=2, rows=500)
-    return root
-
-
 def test_newest_span_is_the_second_day(two_days: Path, tmp_path: Path) -> None:
     span, pattern = newest_span_pattern(_config_for(two_days, tmp_path / "schema.pbtxt"))
     second_day = FIRST_DAY + datetime.timedelta(days=1)
@@ -199,49 +189,6 @@ def test_infer_schema_has_every_column(two_days: Path, tmp_path: Path) -> None:
 
 
 # --- the CLI ---------------------------------------------------------------------------
-
-
-def _run_cli(config_file: Path, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "schema", "--config", str(config_file), *extra],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-@pytest.mark.e2e
-def test_schema_cli_dry_run_write_and_no_change(two_days: Path, tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    schema_file = tmp_path / "schema" / "schema.pbtxt"
-    raw["data"]["input_base"] = str(two_days)
-    raw["schema_file"] = str(schema_file)
-    raw["outputs"] = {"root": str(tmp_path / "outputs")}
-    config_file = tmp_path / "pipeline.yaml"
-    config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
-
-    dry = _run_cli(config_file, "--dry-run", cwd=tmp_path)
-    assert dry.returncode == 0, dry.stderr
-    assert "+ feature clicked" in dry.stdout
-    assert "+ string domain device" in dry.stdout
-    assert "Dry run" in dry.stdout
-    assert not schema_file.exists()
-
-    write = _run_cli(config_file, cwd=tmp_path)
-    assert write.returncode == 0, write.stderr
-    assert "+ feature clicked" in write.stdout
-    assert f"Wrote {schema_file}" in write.stdout
-    assert schema_file.is_file()
-    assert 'name: "clicked"' in schema_file.read_text(encoding="utf-8")
-
-    again = _run_cli(config_file, cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "No change" in again.stdout
-    assert "Wrote" not in again.stdout
 
 
 def test_schema_cli_on_missing_data_exits_2(tmp_path: Path) -> None:

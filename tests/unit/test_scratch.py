@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from components.processes import process_start
 from pipeline.run.guards import scratch
-from pipeline.run.guards.run_owner import process_start
 
 
 def test_tfx_sdist_for_beam_args_is_removed_with_the_run(tmp_path: Path) -> None:

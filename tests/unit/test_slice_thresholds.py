@@ -13,7 +13,8 @@ import yaml
 
 from pipeline import pipeline as topology
 from pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, SliceThreshold, load_config
-from pipeline.ops.summary import ModelGate, SliceCheck
+from pipeline.ops.model_gate import ModelGate, SliceCheck
+from pipeline.views.summary import format_gate, format_slice_check
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -220,21 +221,41 @@ def _gate(**overrides: Any) -> ModelGate:
 def test_a_failed_slice_is_named_with_its_value_bound_and_change() -> None:
     checks = (
         SliceCheck(
-            slice="device=desktop", spec="device=*", value=0.7642, lower_bound=0.6,
-            value_passed=True, baseline_value=0.7564, change=0.0078,
-            allowed_change=-0.0200000001, change_passed=True, example_count=185,
+            slice="device=desktop",
+            spec="device=*",
+            value=0.7642,
+            lower_bound=0.6,
+            value_passed=True,
+            baseline_value=0.7564,
+            change=0.0078,
+            allowed_change=-0.0200000001,
+            change_passed=True,
+            example_count=185,
         ),
         SliceCheck(
-            slice="device=tablet", spec="device=*", value=0.5912, lower_bound=0.6,
-            value_passed=False, baseline_value=0.6712, change=-0.08,
-            allowed_change=-0.0200000001, change_passed=False, example_count=47,
+            slice="device=tablet",
+            spec="device=*",
+            value=0.5912,
+            lower_bound=0.6,
+            value_passed=False,
+            baseline_value=0.6712,
+            change=-0.08,
+            allowed_change=-0.0200000001,
+            change_passed=False,
+            example_count=47,
         ),
         SliceCheck(
-            slice="device=tablet", spec="device=tablet", value=0.5912, lower_bound=0.55,
-            value_passed=True, baseline_value=0.6712, change=-0.08, example_count=47,
+            slice="device=tablet",
+            spec="device=tablet",
+            value=0.5912,
+            lower_bound=0.55,
+            value_passed=True,
+            baseline_value=0.6712,
+            change=-0.08,
+            example_count=47,
         ),
     )
-    lines = _gate(slices=checks).format(pushed=False).splitlines()
+    lines = format_gate(_gate(slices=checks), pushed=False).splitlines()
     assert lines[0].endswith("Not blessed, not pushed; the served model is unchanged.")
     assert lines[1:] == [
         "  Slice thresholds on AUC (1 of 3 FAIL):",
@@ -249,11 +270,18 @@ def test_a_failed_slice_is_named_with_its_value_bound_and_change() -> None:
 
 
 def test_first_model_slice_lines_stop_after_the_value_check() -> None:
-    check = SliceCheck(slice="device=mobile", spec="device=*", value=0.84, lower_bound=0.6,
-                       value_passed=True)
-    gate = _gate(baseline_value=None, change=None, allowed_change=None, change_passed=None,
-                 blessed=True, slices=(check,))
-    assert gate.format(pushed=True).splitlines()[1:] == [
+    check = SliceCheck(
+        slice="device=mobile", spec="device=*", value=0.84, lower_bound=0.6, value_passed=True
+    )
+    gate = _gate(
+        baseline_value=None,
+        change=None,
+        allowed_change=None,
+        change_passed=None,
+        blessed=True,
+        slices=(check,),
+    )
+    assert format_gate(gate, pushed=True).splitlines()[1:] == [
         "  Slice thresholds on AUC (all PASS):",
         "    device=mobile (threshold for device=*): candidate 0.8400 >= lower bound 0.6000 "
         "-> PASS",
@@ -261,8 +289,9 @@ def test_first_model_slice_lines_stop_after_the_value_check() -> None:
 
 
 def test_a_slice_tfma_did_not_compute_fails_visibly() -> None:
-    check = SliceCheck(slice="device=tablet", spec="device=*", value=None, lower_bound=0.6,
-                       value_passed=False)
-    assert check.format("auc") == (
+    check = SliceCheck(
+        slice="device=tablet", spec="device=*", value=None, lower_bound=0.6, value_passed=False
+    )
+    assert format_slice_check(check, "auc") == (
         "device=tablet (threshold for device=*): candidate: TFMA recorded no auc -> FAIL"
     )

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from tfx.components.example_gen import utils as example_gen_utils
 
-from pipeline.devtools import clickgen
-
 from pipeline import spans
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
+from pipeline.devtools import clickgen
 
 
 def _config(root: Path, pattern: str) -> PipelineConfig:

@@ -1,5 +1,7 @@
-"""Measuring one pipeline run: a fresh process, its wall time, the peak memory of its
-process tree, and each component's time as ML Metadata recorded it.
+"""Measuring one pipeline run as a fresh process.
+
+What is measured: its wall time, the peak memory of its process tree, and each
+component's time as ML Metadata recorded it.
 
 Kept free of TensorFlow and TFX imports: the harness process only launches and
 watches; everything measured happens in the child process, imports included.
@@ -14,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import psutil
 
@@ -104,7 +107,10 @@ def _tree_rss(process: psutil.Process) -> int:
 
 
 def run_process(
-    command: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    command: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[float, float, int, float]:
     """Runs a command as a fresh process, sampling its process tree's memory.
 
@@ -140,12 +146,30 @@ def run_process(
     return start, wall, child.returncode, peak / 2**20
 
 
+def open_readonly(metadata_path: Path) -> Any:
+    """Opens a run's SQLite ML Metadata store read-only: the harness never writes it.
+
+    Args:
+        metadata_path: The SQLite file.
+
+    Returns:
+        The ``ml_metadata.MetadataStore``.
+    """
+    import ml_metadata as mlmd
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return mlmd.MetadataStore(config)
+
+
 def node_times(metadata_path: Path, since: float) -> tuple[NodeTime, ...]:
     """Reads the node executions recorded since a time from a SQLite ML Metadata store.
 
     Works for any pipeline run by TFX's portable launcher (LocalDagRunner, this
-    project's runners): each execution is attributed to a ``node`` context named
-    ``<pipeline>.<node id>``.
+    project's runners, TFX's own example): each execution is attributed to a
+    ``node`` context of its pipeline.
 
     Args:
         metadata_path: The SQLite file.
@@ -154,36 +178,27 @@ def node_times(metadata_path: Path, since: float) -> tuple[NodeTime, ...]:
     Returns:
         Node times ordered by start.
     """
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
+    from pipeline.mlmd import queries
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = mlmd.MetadataStore(config)
-    states = {
-        metadata_store_pb2.Execution.COMPLETE: "ran",
-        metadata_store_pb2.Execution.CACHED: "cached",
-        metadata_store_pb2.Execution.FAILED: "failed",
-        metadata_store_pb2.Execution.RUNNING: "running",
-    }
+    store = open_readonly(metadata_path)
+    node_of: dict[int, str] = {}
+    for pipeline in store.get_contexts_by_type(queries.PIPELINE_CONTEXT):
+        node_of.update(queries.node_ids(store, pipeline.name))
+    since_ms = int(since * 1000)
     result = []
-    for context in store.get_contexts_by_type("node"):
-        node_id = context.name.split(".", 1)[-1]
-        for execution in store.get_executions_by_context(context.id):
-            if execution.create_time_since_epoch / 1000.0 < since:
-                continue
-            result.append(
-                NodeTime(
-                    node_id=node_id,
-                    state=states.get(execution.last_known_state, "other"),
-                    seconds=max(
-                        execution.last_update_time_since_epoch - execution.create_time_since_epoch, 0
-                    )
-                    / 1000.0,
-                    start=execution.create_time_since_epoch / 1000.0,
-                )
+    for execution in queries.executions(store, f"create_time_since_epoch >= {since_ms}"):
+        if execution.id not in node_of:
+            continue
+        created, updated = execution.create_time_since_epoch, execution.last_update_time_since_epoch
+        ran = execution.last_known_state == queries.Execution.COMPLETE
+        result.append(
+            NodeTime(
+                node_id=node_of[execution.id],
+                state="ran" if ran else queries.state_name(execution),
+                seconds=max(updated - created, 0) / 1000.0,
+                start=created / 1000.0,
             )
+        )
     return tuple(sorted(result, key=lambda node: node.start))
 
 

@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", required=True, help="the user-provided schema")
     parser.add_argument("--output-root", required=True)
     parser.add_argument(
-        "--beam", choices=("example", "in_process"), default="example",
+        "--beam",
+        choices=("example", "in_process"),
+        default="example",
         help="the example's own DirectRunner arguments, or none (in-process Beam)",
     )
     args = parser.parse_args(argv)

@@ -24,43 +24,173 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.devtools.bench.measure import open_readonly
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+
+# Examples per second, and the process's CPU microseconds per example.
+Rate = tuple[float, float]
 
 
-def _newest_transform(metadata_path: Path) -> tuple[object, str]:
-    """The newest Transform execution's ``transformed_examples`` artifact and graph URI."""
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
-    from tfx.types import artifact_utils, standard_artifacts
+def newest_transform(metadata_path: Path, pipeline_name: str) -> tuple[Any, str]:
+    """The newest finished Transform's ``transformed_examples`` and graph URI.
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = mlmd.MetadataStore(config)
-    executions = [
+    Args:
+        metadata_path: The SQLite ML Metadata store of a finished run.
+        pipeline_name: The pipeline whose Transform to take.
+
+    Returns:
+        ``(Examples artifact, transform graph URI)``.
+
+    Raises:
+        LookupError: If no Transform execution finished.
+    """
+    from tfx.types import artifact_utils
+
+    from pipeline.mlmd import queries
+    from pipeline.nodes import TRANSFORM
+
+    store = open_readonly(metadata_path)
+    finished = [
         e
-        for c in store.get_contexts_by_type("node")
-        if c.name.endswith(".Transform")
-        for e in store.get_executions_by_context(c.id)
-        if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
+        for e in queries.node_executions(store, pipeline_name, TRANSFORM)
+        if e.last_known_state == queries.Execution.COMPLETE
     ]
-    if not executions:
+    if not finished:
         raise LookupError(f"no finished Transform execution in {metadata_path}")
-    newest = max(executions, key=lambda e: e.create_time_since_epoch)
-    outputs = {}
-    for event in store.get_events_by_execution_ids([newest.id]):
-        if event.type == metadata_store_pb2.Event.OUTPUT:
-            outputs[event.path.steps[0].key] = event.artifact_id
-    examples, graph = store.get_artifacts_by_id(
-        [outputs["transformed_examples"], outputs["transform_graph"]]
-    )
+    newest = finished[-1]
+    examples = queries.artifact(store, newest, "transformed_examples")
+    graph = queries.artifact(store, newest, "transform_graph")
+    if examples is None or graph is None:
+        raise LookupError(f"Transform execution {newest.id} recorded no outputs")
     examples_type = store.get_artifact_types_by_id([examples.type_id])[0]
-    artifact = artifact_utils.deserialize_artifact(examples_type, examples)
-    assert isinstance(artifact, standard_artifacts.Examples)
-    return artifact, graph.uri
+    return artifact_utils.deserialize_artifact(examples_type, examples), graph.uri
 
 
-def measure(config_path: Path, metadata_path: Path, steps: int, warmup_steps: int) -> dict:
+def trainer_input(config: PipelineConfig, metadata_path: Path) -> tuple[Any, Any, str]:
+    """The Trainer's training input, built exactly as the Trainer builds it.
+
+    Args:
+        config: The pipeline config.
+        metadata_path: The ML Metadata store of a finished run.
+
+    Returns:
+        ``(tf.data dataset of (features, label) batches, TFTransformOutput, the
+        transformed examples' URI)``.
+    """
+    import tensorflow_transform as tft
+    from tfx.components.trainer.fn_args_utils import DataAccessor
+    from tfx.components.util import tfxio_utils
+
+    from components.model.training import input_fn
+
+    examples, graph_uri = newest_transform(metadata_path, config.pipeline_name)
+    accessor = DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], []),
+        data_view_decode_fn=None,
+    )
+    train_files = [os.path.join(examples.uri, "Split-train", "*")]
+    tf_transform_output = tft.TFTransformOutput(graph_uri)
+    spec, hparams = config.features, config.model
+    dataset = input_fn(
+        train_files, accessor, tf_transform_output, spec, hparams.batch_size, hparams.seed
+    )
+    return dataset, tf_transform_output, str(examples.uri)
+
+
+def time_input(iterator: Iterator[Any], steps: int, warmup_steps: int, batch: int) -> Rate:
+    """Iterates the input alone, without a model, after a warm-up.
+
+    Args:
+        iterator: The dataset's iterator (left after the timed batches).
+        steps: Batches timed.
+        warmup_steps: Batches drawn first, untimed.
+        batch: Examples per batch.
+
+    Returns:
+        Examples/s and CPU microseconds per example.
+    """
+    for _ in range(warmup_steps):
+        next(iterator)
+    tick, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        next(iterator)
+    examples = steps * batch
+    return examples / (time.perf_counter() - tick), (time.process_time() - cpu) * 1e6 / examples
+
+
+def hold_in_memory(iterator: Iterator[Any], steps: int, batch: int) -> Any:
+    """The next ``steps`` parsed batches, held in memory as a repeating dataset.
+
+    Args:
+        iterator: The Trainer input's iterator.
+        steps: Batches to hold.
+        batch: Examples per batch.
+
+    Returns:
+        A ``tf.data.Dataset`` of the same batches, from tensors.
+    """
+    import tensorflow as tf
+
+    held = [next(iterator) for _ in range(steps)]
+    features = {key: tf.concat([b[0][key] for b in held], 0) for key in held[0][0]}
+    labels = tf.concat([b[1] for b in held], 0)
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch).repeat()
+
+
+def fit_rates(
+    model: Any, datasets: list[Any], steps: int, warmup_steps: int, batch: int
+) -> list[list[Rate]]:
+    """Trains on each dataset in turn, twice, timing the steps after a warm-up.
+
+    Alternating keeps load from other processes from hurting one side more than
+    another. Within each fit the warm-up steps fill tfxio's shuffle buffer and start
+    the prefetch threads, which the Trainer pays once per run, not per step.
+
+    Args:
+        model: The compiled Keras model.
+        datasets: The inputs to compare.
+        steps: Steps timed per fit.
+        warmup_steps: Steps before the timing starts.
+        batch: Examples per batch.
+
+    Returns:
+        Per dataset, each fit's examples/s and CPU microseconds per example (every
+        thread of this process: tf.data's and the training step's).
+    """
+    import tf_keras as keras
+
+    class Clock(keras.callbacks.Callback):
+        """Times the steps after the warm-up, within one fit (one iterator)."""
+
+        def on_train_batch_end(self, step: int, logs: dict[str, Any] | None = None) -> None:
+            if step == warmup_steps - 1:
+                self.tick, self.cpu = time.perf_counter(), time.process_time()
+            elif step == warmup_steps + steps - 1:
+                self.seconds = time.perf_counter() - self.tick
+                self.cpu_seconds = time.process_time() - self.cpu
+
+    rates: list[list[Rate]] = [[] for _ in datasets]
+    examples = steps * batch
+    for _ in range(2):
+        for index, data in enumerate(datasets):
+            clock = Clock()
+            model.fit(
+                data, epochs=1, steps_per_epoch=warmup_steps + steps, verbose=0, callbacks=[clock]
+            )
+            rates[index].append((examples / clock.seconds, clock.cpu_seconds * 1e6 / examples))
+    return rates
+
+
+def measure(
+    config_path: Path, metadata_path: Path, steps: int, warmup_steps: int
+) -> dict[str, Any]:
     """Runs the three measurements.
 
     Args:
@@ -72,78 +202,25 @@ def measure(config_path: Path, metadata_path: Path, steps: int, warmup_steps: in
     Returns:
         Examples/s of each input, and what was measured.
     """
-    import tensorflow as tf
-    import tensorflow_transform as tft
-    import tf_keras as keras
-    from tfx.components.trainer.fn_args_utils import DataAccessor
-    from tfx.components.util import tfxio_utils
-
     from components.model.autograph import skip_autograph_for_tf_keras
     from components.model.model import build_model
-    from components.model.training import cardinalities, input_fn
+    from components.model.training import cardinalities
     from pipeline.config import load_config
 
     config = load_config(config_path)
-    spec, hparams = config.features, config.model
-    examples, graph_uri = _newest_transform(metadata_path)
-    accessor = DataAccessor(
-        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-        record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], []),
-        data_view_decode_fn=None,
-    )
-    train_files = [os.path.join(examples.uri, "Split-train", "*")]
-    tf_transform_output = tft.TFTransformOutput(graph_uri)
-    dataset = input_fn(
-        train_files, accessor, tf_transform_output, spec, hparams.batch_size, hparams.seed
-    )
-    batch = hparams.batch_size
-
-    # 1. The input alone.
+    batch = config.model.batch_size
+    dataset, tf_transform_output, source = trainer_input(config, metadata_path)
     iterator = iter(dataset)
-    for _ in range(warmup_steps):
-        next(iterator)
-    tick, cpu = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        next(iterator)
-    input_only = steps * batch / (time.perf_counter() - tick)
-    cpu_input_only = (time.process_time() - cpu) * 1e6 / (steps * batch)
-
-    # In-memory tensors: the same parsed batches, held in memory.
-    held = [next(iterator) for _ in range(steps)]
-    features = {key: tf.concat([b[0][key] for b in held], 0) for key in held[0][0]}
-    labels = tf.concat([b[1] for b in held], 0)
-    in_memory = tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch).repeat()
+    input_only, cpu_input_only = time_input(iterator, steps, warmup_steps, batch)
+    in_memory = hold_in_memory(iterator, steps, batch)
 
     skip_autograph_for_tf_keras()
-    model = build_model(spec, cardinalities(spec, tf_transform_output), hparams)
-
-    class Clock(keras.callbacks.Callback):
-        """Times the steps after the warm-up, within one fit (one iterator)."""
-
-        def on_train_batch_end(self, step: int, logs: dict | None = None) -> None:
-            if step == warmup_steps - 1:
-                self.tick, self.cpu = time.perf_counter(), time.process_time()
-            elif step == warmup_steps + steps - 1:
-                self.seconds = time.perf_counter() - self.tick
-                self.cpu_seconds = time.process_time() - self.cpu
-
-    def fit(data: tf.data.Dataset) -> tuple[float, float]:
-        # Steady state: a fit's first steps fill tfxio's shuffle buffer and start
-        # the prefetch threads, which the Trainer pays once per run, not per step.
-        clock = Clock()
-        model.fit(data, epochs=1, steps_per_epoch=warmup_steps + steps, verbose=0, callbacks=[clock])
-        # Examples/s, and CPU microseconds per example (every thread of this
-        # process: tf.data's and the training step's).
-        return steps * batch / clock.seconds, clock.cpu_seconds * 1e6 / (steps * batch)
-
-    # Alternate twice and keep each input's best, so load from other processes
-    # hurts neither side more than the other.
-    tfrecords, memory = [], []
-    for _ in range(2):
-        tfrecords.append(fit(dataset))
-        memory.append(fit(in_memory))
+    spec = config.features
+    model = build_model(spec, cardinalities(spec, tf_transform_output), config.model)
+    tfrecords, memory = fit_rates(model, [dataset, in_memory], steps, warmup_steps, batch)
+    # Each input's best: load from other processes only ever slows a fit down.
     return {
-        "source": str(examples.uri),
+        "source": source,
         "batch_size": batch,
         "steps": steps,
         "warmup_steps": warmup_steps,

@@ -24,7 +24,6 @@ are still going.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import glob
 import logging
 import os
@@ -34,14 +33,14 @@ import socket
 import sys
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.ops.summary import NODE_CONTEXT, PIPELINE_CONTEXT, RUN_CONTEXT
-
-Execution = metadata_store_pb2.Execution
+from components import processes
+from pipeline.mlmd import queries
+from pipeline.mlmd.queries import RUN_CONTEXT, Execution
 
 OWNER_HOST = "owner_host"
 OWNER_PID = "owner_pid"
@@ -57,8 +56,6 @@ EXIT_INTERRUPTED = 130
 # After the main thread recorded a Ctrl-C and returned, how long interpreter
 # shutdown may take before the process is ended anyway.
 SHUTDOWN_SECONDS = 1.0
-
-_UNFINISHED = (Execution.NEW, Execution.RUNNING)
 
 # When this process got its first Ctrl-C (ms since the epoch), set by InterruptWatch.
 _ctrl_c_ms: int | None = None
@@ -113,37 +110,6 @@ class Owner:
     start: str
 
 
-def process_start(pid: int) -> str | None:
-    """Returns a process's start time (clock ticks since boot), None if it is gone.
-
-    A zombie (killed, not yet reaped by its parent) counts as gone.
-
-    Args:
-        pid: A process id on this host.
-
-    Returns:
-        Field 22 of ``/proc/<pid>/stat``, "" when /proc is unavailable but the pid
-        exists, or None when there is no such live process.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            stat = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError:  # no /proc (macOS): fall back to "does the pid exist"
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return ""
-    # The command name (field 2) is in parentheses and may contain spaces.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    state, start = fields[0], fields[19]
-    return None if state in ("Z", "X") else start
-
-
 def this_process() -> Owner:
     """The owner record of the calling process.
 
@@ -151,7 +117,7 @@ def this_process() -> Owner:
         Host, pid and start time of this process.
     """
     pid = os.getpid()
-    return Owner(socket.gethostname(), pid, process_start(pid) or "")
+    return Owner(socket.gethostname(), pid, processes.process_start(pid) or "")
 
 
 def owner_of(context: metadata_store_pb2.Context) -> Owner | None:
@@ -185,13 +151,9 @@ def owner_alive(context: metadata_store_pb2.Context) -> bool | None:
         cannot be told (no owner record, or another host).
     """
     owner = owner_of(context)
-    if owner is None or owner.host != socket.gethostname():
+    if owner is None:
         return None
-    start = process_start(owner.pid)
-    if start is None:
-        return False
-    # A different start time means the pid was reused by another process.
-    return not (owner.start and start and start != owner.start)
+    return processes.running_here(owner.host, owner.pid, owner.start)
 
 
 def claim(store: mlmd.MetadataStore, run_id: str) -> metadata_store_pb2.Context:
@@ -228,17 +190,6 @@ def _has_type(store: mlmd.MetadataStore) -> bool:
     return any(t.name == RUN_CONTEXT for t in store.get_context_types())
 
 
-def _node_of(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
-    """Execution id -> node id for the pipeline's executions."""
-    prefix = f"{pipeline_name}."
-    node_of: dict[int, str] = {}
-    for context in store.get_contexts_by_type(NODE_CONTEXT):
-        if context.name.startswith(prefix):
-            for execution in store.get_executions_by_context(context.id):
-                node_of[execution.id] = context.name[len(prefix) :]
-    return node_of
-
-
 def remove_partial_outputs(pipeline_root: str, node_id: str, execution_id: int) -> list[str]:
     """Removes what an unfinished execution wrote under the pipeline root.
 
@@ -272,12 +223,12 @@ def _cancel(
     executions: Iterable[Execution],
     key: str,
     reason: str,
-    node_of: dict[int, str],
+    node_of: Mapping[int, str],
     pipeline_root: str | None,
 ) -> list[Execution]:
     canceled = []
     for execution in executions:
-        if execution.last_known_state not in _UNFINISHED:
+        if execution.last_known_state not in queries.UNFINISHED:
             continue
         execution.last_known_state = Execution.CANCELED
         execution.custom_properties[key].string_value = reason
@@ -312,37 +263,31 @@ def reconcile(
     Returns:
         The executions canceled (as written).
     """
-    if store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name) is None:
-        return []
-    if not _has_type(store):
-        return []
-    node_of = _node_of(store, pipeline_name)
     canceled: list[Execution] = []
-    for context in store.get_contexts_by_type(RUN_CONTEXT):
-        if context.name == by_run:
+    for run in queries.runs(store, pipeline_name):
+        if run.run_id == by_run:
             continue
-        executions = [
-            e
-            for e in store.get_executions_by_context(context.id)
-            if e.id in node_of and e.last_known_state in _UNFINISHED
-        ]
-        if not executions or owner_alive(context) is not False:
+        executions = [e for e in run.executions if e.last_known_state in queries.UNFINISHED]
+        if not executions or owner_alive(run.context) is not False:
             continue
-        owner = owner_of(context)
+        owner = owner_of(run.context)
         assert owner is not None  # owner_alive is False only with a record
         for execution in executions:
-            when = _utc(execution.last_update_time_since_epoch)
+            when = queries.utc(execution.last_update_time_since_epoch)
             reason = (
                 f"process {owner.pid} on host {owner.host} ended (killed?) while "
-                f"{node_of[execution.id]} ran (last update {when}); marked abandoned by "
+                f"{run.nodes[execution.id]} ran (last update {when}); marked abandoned by "
                 f"run {by_run}"
             )
-            canceled += _cancel(store, [execution], ABANDONED, reason, node_of, pipeline_root)
-    for execution in canceled:
-        logging.warning(
-            "Execution %s (%s) of run %s was left unfinished by a dead process; "
-            "marked CANCELED/abandoned", execution.id, node_of[execution.id], by_run,
-        )
+            for done in _cancel(store, [execution], ABANDONED, reason, run.nodes, pipeline_root):
+                logging.warning(
+                    "Execution %s (%s) of run %s was left unfinished by a dead process; "
+                    "marked CANCELED/abandoned",
+                    done.id,
+                    run.nodes[done.id],
+                    by_run,
+                )
+                canceled.append(done)
     return canceled
 
 
@@ -367,16 +312,13 @@ def cancel_own(
     Returns:
         The ids of the runs that had unfinished executions.
     """
-    if not _has_type(store):
-        return []
     me = this_process()
-    node_of = _node_of(store, pipeline_name)
     since = _ctrl_c_ms
-    runs = []
-    for context in store.get_contexts_by_type(RUN_CONTEXT):
-        if owner_of(context) != me:
+    canceled_runs = []
+    for run in queries.runs(store, pipeline_name):
+        if owner_of(run.context) != me:
             continue
-        executions = [e for e in store.get_executions_by_context(context.id) if e.id in node_of]
+        executions = list(run.executions)
         if since is not None:
             # TFX recorded a Ctrl-C that TensorFlow turned into an error as FAILED.
             for execution in executions:
@@ -385,15 +327,9 @@ def cancel_own(
                     and execution.last_update_time_since_epoch >= since
                 ):
                     execution.last_known_state = Execution.RUNNING  # canceled below
-        if _cancel(store, executions, INTERRUPTED, reason, node_of, pipeline_root):
-            runs.append(context.name)
-    return runs
-
-
-def _utc(milliseconds: int) -> str:
-    return datetime.datetime.fromtimestamp(
-        milliseconds / 1000.0, tz=datetime.timezone.utc
-    ).isoformat(timespec="seconds")
+        if _cancel(store, executions, INTERRUPTED, reason, run.nodes, pipeline_root):
+            canceled_runs.append(run.run_id)
+    return canceled_runs
 
 
 class InterruptWatch:

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.run.guards.run_owner import process_start
+from components import processes
 
 PREFIX = "tfx-run-"
 
@@ -49,10 +49,8 @@ def remove_dead(base: str | os.PathLike[str]) -> list[Path]:
         owner = _owner(path.name)
         if owner is None or not path.is_dir():
             continue
-        pid, start = owner
-        alive = process_start(pid)
         # Gone, or the pid now belongs to a process started at another time.
-        if alive is None or (start and alive and alive != start):
+        if not processes.is_running(*owner):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -67,7 +65,7 @@ def scratch_dir() -> Iterator[Path]:
     """
     base = tempfile.gettempdir()
     remove_dead(base)
-    start = process_start(os.getpid()) or "0"
+    start = processes.process_start(os.getpid()) or "0"
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{start}-", dir=base))
     saved_tempdir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = str(path)

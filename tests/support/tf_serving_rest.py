@@ -21,7 +21,8 @@ Only the row format is implemented (the ``inputs`` columnar format is not used h
 from __future__ import annotations
 
 import base64
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -45,7 +46,9 @@ def _decode(value: Any, dtype: tf.dtypes.DType, where: str) -> Any:
             return base64.b64decode(value["b64"], validate=True)
         if isinstance(value, str):
             return value.encode("utf-8")
-        raise RestRequestError(f"{where}: expected a string or a b64 object for DT_STRING, got {value!r}")
+        raise RestRequestError(
+            f"{where}: expected a string or a b64 object for DT_STRING, got {value!r}"
+        )
     if _is_b64(value):
         raise RestRequestError(f"{where}: a b64 object decodes only to DT_STRING, not {dtype.name}")
     if dtype == tf.bool:
@@ -97,13 +100,18 @@ def to_tensors(
         missing, unknown = set(inputs) - set(instance), set(instance) - set(inputs)
         if missing or unknown:
             raise RestRequestError(
-                f"instance {index}: missing inputs {sorted(missing)}, unknown inputs {sorted(unknown)}"
+                f"instance {index}: missing inputs {sorted(missing)}, "
+                f"unknown inputs {sorted(unknown)}"
             )
         for key, spec in inputs.items():
-            columns[key].append(_decode(instance[key], spec.dtype, f"instance {index} input {key!r}"))
+            columns[key].append(
+                _decode(instance[key], spec.dtype, f"instance {index} input {key!r}")
+            )
     tensors = {}
     for key, spec in inputs.items():
-        values = np.array(columns[key], dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
+        values = np.array(
+            columns[key], dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
+        )
         if not spec.shape.is_compatible_with(values.shape):
             raise RestRequestError(f"input {key!r}: shape {values.shape} does not fit {spec.shape}")
         tensors[key] = tf.constant(values, dtype=spec.dtype)

@@ -1,4 +1,4 @@
-"""``python -m tests.fault_runner NODE MARKER -- [-m pipeline] run ...``:
+"""``python -m tests.support.fault_runner NODE MARKER -- [-m pipeline] run ...``:
 the pipeline CLI, paused at a chosen moment so a test can kill or interrupt it there.
 
 When the executor of node ``NODE`` starts (TFX calls ``run_executor`` on a
@@ -9,7 +9,7 @@ the test knows the run is inside that component when it sends SIGKILL or SIGINT.
 staging directory and fsynced, right before the rename into the served directory.
 
 Everything after ``--`` goes to ``pipeline.cli.main`` (a leading ``-m pipeline`` is
-dropped, so ``make run VPY="python -m tests.fault_runner NODE MARKER --"`` works).
+dropped, so ``make run VPY="python -m tests.support.fault_runner NODE MARKER --"`` works).
 Nothing of TFX is replaced: the real executors run, the pause is before/inside them.
 """
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 PAUSE_SECONDS = 600.0
 RENAME_POINT = "Pusher@rename"
@@ -43,15 +44,15 @@ def _install(node: str, marker: Path) -> None:
         return run_executor
 
     if node == RENAME_POINT:
-        from components import pusher
+        from components import serving_dir
 
-        fsync_tree = pusher._fsync_tree
+        fsync_tree = serving_dir.fsync_tree
 
         def fsync_then_pause(root: str) -> None:
             fsync_tree(root)
             _pause(marker, root)
 
-        pusher._fsync_tree = fsync_then_pause
+        serving_dir.fsync_tree = fsync_then_pause
         return
     for module, name in (
         (python_executor_operator, "PythonExecutorOperator"),

@@ -41,11 +41,23 @@ def ensure_debian_package(binary: str, package: str) -> str:
     return found
 
 
-def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 right now (all bound at once, so distinct).
+
+    Args:
+        count: How many ports.
+
+    Returns:
+        The port numbers.
+    """
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class MariaDB:
@@ -60,7 +72,7 @@ class MariaDB:
 
     def __init__(self, root: Path, database: str = "mlmd", user: str = "mlmd") -> None:
         self.root = root
-        self.port = free_port()
+        [self.port] = free_ports(1)
         self.database = database
         self.user = user
         self.password = "test-only-password"

@@ -1,0 +1,330 @@
+"""The config's sections: frozen, typed, what the pipeline's nodes read.
+
+``data``, ``training``, ``export`` and the drift and skew limits are written in the
+YAML exactly as they are typed here, so they are pydantic dataclasses that validate
+themselves. The evaluation, validation and outputs sections are built by the loader
+from a YAML shorthand (``pipeline.config.loading``) and are plain frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, Strict, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from components.distributed import cluster
+from components.model.features import FeatureSpec
+from components.model.hparams import STRATEGIES, Hyperparameters
+from pipeline.config.fields import (
+    FORBID_UNKNOWN,
+    ConfigPath,
+    Count,
+    Flag,
+    Limit,
+    Seconds,
+    Text,
+    empty_if_null,
+    expect,
+)
+
+# Long enough for a late daily run to finish (a 1M-row day takes ~10 min, a
+# multi-worker run with a slow worker longer), short enough that a stuck run is
+# reported the same day instead of queueing a day's runs behind it.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 6 * 3600.0
+
+
+# --- sections written in the YAML as they are typed ----------------------------------------
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class DataConfig:
+    """Where the daily spans are and how they are split and windowed.
+
+    Attributes:
+        input_base: Directory holding one sub-directory (or file set) per span.
+        span_pattern: CsvExampleGen pattern relative to ``input_base``, with a
+            ``{SPAN}`` or ``{YYYY}-{MM}-{DD}`` spec; each run ingests the newest span.
+        window_spans: Transform and Trainer read the newest this-many spans.
+        train_buckets: Hash buckets of each span that go to the ``train`` split.
+        eval_buckets: Hash buckets that go to the ``eval`` split.
+    """
+
+    input_base: ConfigPath
+    span_pattern: Text = "{YYYY}-{MM}-{DD}/*.csv"
+    window_spans: Count = 3
+    train_buckets: Count = 4
+    eval_buckets: Count = 1
+
+    @field_validator("span_pattern")
+    @classmethod
+    def _has_span_spec(cls, pattern: str) -> str:
+        if "{SPAN}" not in pattern and "{YYYY}" not in pattern:
+            raise ValueError(
+                f"data.span_pattern {pattern!r} has neither {{SPAN}} nor "
+                "{YYYY}-{MM}-{DD}: without a span spec every run would re-read all files"
+            )
+        return pattern
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class TrainingConfig:
+    """How the Trainer trains (the config's ``training`` section).
+
+    Attributes:
+        distribution_strategy: tf.distribute strategy: ``default`` (one device),
+            ``mirrored`` (all local devices) or ``multi_worker_mirrored``.
+        warm_start: Whether the Trainer starts from the latest model blessed before
+            the newest span (when its variables have the same shapes).
+        workers: ``host:port`` of every worker of a multi-worker cluster, the
+            pipeline's Trainer (the chief) first; empty: one worker, or the cluster
+            from the environment's ``TF_CONFIG``.
+        join_timeout_seconds: How long the Trainer waits for the other workers.
+    """
+
+    distribution_strategy: Annotated[
+        str,
+        Strict(),
+        Field(pattern=f"^({'|'.join(STRATEGIES)})$"),
+        expect(f"one of {', '.join(STRATEGIES)}"),
+    ] = "default"
+    warm_start: Flag = False
+    workers: Annotated[
+        tuple[Text, ...], empty_if_null(()), expect("a list of host:port strings")
+    ] = ()
+    join_timeout_seconds: Seconds = 600.0
+
+    @field_validator("workers")
+    @classmethod
+    def _cluster(cls, workers: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        strategy = info.data.get("distribution_strategy")
+        if workers and strategy is not None and strategy != "multi_worker_mirrored":
+            raise ValueError(
+                f"training.workers is set but training.distribution_strategy is {strategy!r}; "
+                "workers are used only with multi_worker_mirrored"
+            )
+        return cluster.validate_workers(workers) if workers else ()
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class DistanceThresholds:
+    """Limits on how far one feature distribution may move from another.
+
+    TFDV measures numeric features with the Jensen-Shannon divergence (its
+    L-infinity distance is 0 for numeric features, tensorflow/data-validation#147)
+    and categorical features with the L-infinity distance of value frequencies.
+
+    Attributes:
+        jensen_shannon: Limit for numeric (and bucketized) features; None: not compared.
+        l_infinity: Limit for categorical features; None: not compared.
+        features: Per-feature limits overriding the two above (None: not compared).
+    """
+
+    jensen_shannon: Limit | None = None
+    l_infinity: Limit | None = None
+    features: Annotated[
+        Mapping[str, Limit | None], empty_if_null({}), expect("a mapping of feature to limit")
+    ] = dataclasses.field(default_factory=dict)
+
+    def for_features(self, spec: FeatureSpec) -> dict[str, tuple[str, float]]:
+        """Resolves each compared feature's measure and limit.
+
+        Args:
+            spec: Which columns are numeric, bucketized and categorical.
+
+        Returns:
+            Feature name -> (``"jensen_shannon"`` or ``"l_infinity"``, limit).
+        """
+        defaults = {"jensen_shannon": self.jensen_shannon, "l_infinity": self.l_infinity}
+        result = {}
+        for name, kind in measures(spec).items():
+            limit = self.features.get(name, defaults[kind])
+            if limit is not None:
+                result[name] = (kind, float(limit))
+        return result
+
+
+def measures(spec: FeatureSpec) -> dict[str, str]:
+    """The distance the data gate compares each feature by (see DistanceThresholds).
+
+    Args:
+        spec: Which columns are numeric, bucketized and categorical.
+
+    Returns:
+        Feature name -> ``"jensen_shannon"`` (numeric, bucketized) or ``"l_infinity"``.
+    """
+    numeric = (*spec.numeric, *(name for name, _ in spec.bucketized))
+    result = {name: "jensen_shannon" for name in numeric}
+    result.update({name: "l_infinity" for name in spec.categorical})
+    return result
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class ExportConfig:
+    """Extra artifacts pushed next to the SavedModel.
+
+    Attributes:
+        tflite: Convert the ``serving_raw`` signature (Transform graph included) to
+            TFLite with dynamic-range quantization and push ``model.tflite`` in the
+            version directory; adds the ``TFLiteConverter`` node.
+        tflite_max_metric_delta: The largest allowed ``|float - TFLite|`` of the
+            gate metric on the eval split of the newest span, in the metric's own
+            units: 0.01 is one point of AUC or accuracy. Over it, ``model.tflite``
+            is not pushed (the SavedModel still is).
+    """
+
+    tflite: Flag = False
+    tflite_max_metric_delta: Annotated[
+        float,
+        Strict(),
+        Field(ge=0, le=1),
+        expect(
+            "a number in [0, 1] (the largest allowed |float - TFLite| of "
+            "evaluation.gate_metric; 0.01 is one point of AUC or accuracy)"
+        ),
+    ] = 0.01
+
+
+# --- sections the loader builds from a YAML shorthand ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SliceThreshold:
+    """A blessing threshold on ``gate_metric`` for some slices of the eval split.
+
+    In the YAML, ``slice`` maps each column to ``null`` (every value of the column
+    is its own slice, TFMA ``SlicingSpec.feature_keys``) or to one value (TFMA
+    ``SlicingSpec.feature_values``); ``{device: null, region: eu}`` means every
+    device within region ``eu``. Each matching slice is checked on its own.
+
+    Attributes:
+        columns: Columns sliced by every value (``SlicingSpec.feature_keys``).
+        values: ``(column, value)`` pairs fixing one value each
+            (``SlicingSpec.feature_values``; TFMA matches ``"3"`` to the integer 3).
+        lower_bound: Absolute floor for ``gate_metric`` on each matching slice;
+            None: no floor.
+        max_regression: How much lower than the baseline's value on the same slice
+            ``gate_metric`` may be; None: no comparison with the baseline.
+    """
+
+    columns: tuple[str, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()
+    lower_bound: float | None = None
+    max_regression: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The slice as ``column=value`` pairs, ``*`` for every value (``device=*``)."""
+        parts = [f"{column}=*" for column in self.columns]
+        parts += [f"{column}={value}" for column, value in self.values]
+        return ", ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """TFMA metrics, slices and the blessing thresholds.
+
+    Attributes:
+        metrics: TFMA/Keras metric class names computed on the eval split.
+        gate_metric: The metric the blessing thresholds apply to.
+        lower_bound: Absolute floor: a model below it is never blessed.
+        max_regression: How much lower than the baseline (latest blessed model)
+            ``gate_metric`` may be and still bless; 0 means "not worse".
+        slices: Feature-key tuples to slice metrics by (overall is always computed).
+        slice_thresholds: Further thresholds on ``gate_metric`` per slice, checked
+            in addition to the overall ones; every one must pass to bless.
+    """
+
+    metrics: tuple[str, ...]
+    gate_metric: str
+    lower_bound: float
+    max_regression: float = 0.0
+    slices: tuple[tuple[str, ...], ...] = ()
+    slice_thresholds: tuple[SliceThreshold, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """The data gate's policy.
+
+    Attributes:
+        warn_only: Anomaly types (``AnomalyInfo.Type`` names, e.g.
+            ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` or
+            ``COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH``) that are reported but do
+            not stop the run; every other anomaly, and every distance over its
+            limit, blocks training and pushing.
+        drift: Limits between the newest span and the previous span that passed.
+        skew: Limits between the newest span and serving-time data.
+        serving_data: Directory of serving-time CSV logs in the same span layout as
+            the training data (no label needed); None: no skew check.
+    """
+
+    warn_only: tuple[str, ...] = ()
+    drift: DistanceThresholds = DistanceThresholds()
+    skew: DistanceThresholds = DistanceThresholds()
+    serving_data: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputsConfig:
+    """Where a run writes.
+
+    Attributes:
+        pipeline_root: TFX pipeline root; every artifact lives below it.
+        metadata_path: SQLite ML Metadata database (MySQL is a runner concern).
+        serving_dir: Pusher writes ``<serving_dir>/<model_name>/<version>/``.
+        min_free_mb: Free space (MiB) each of pipeline root, serving dir and the
+            SQLite metadata directory must have before a run starts
+            (:mod:`pipeline.run.guards.output_check`); 0 checks only that they can be written.
+        lock_timeout_seconds: How long a run waits for another run holding the
+            SQLite metadata's run lock before refusing (0: refuse at once).
+    """
+
+    pipeline_root: Path
+    metadata_path: Path
+    serving_dir: Path
+    min_free_mb: int = 1024
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline's topology and components need.
+
+    Attributes:
+        source: The config file this was loaded from.
+        pipeline_name: TFX pipeline name (the ML Metadata pipeline context).
+        model_name: Served model name (directory under ``outputs.serving_dir``).
+        schema_file: The curated schema imported by ImportSchemaGen.
+        data: Input spans.
+        features: How columns are used by Transform and the model.
+        model: Model and training hyperparameters.
+        evaluation: TFMA settings and blessing thresholds.
+        outputs: Pipeline root, metadata and serving locations.
+        validation: The data gate's policy.
+        beam_args: Beam pipeline arguments for the Beam-powered components.
+        export: Extra pushed artifacts (TFLite).
+        training: Distribution strategy, warm start and the multi-worker cluster.
+    """
+
+    source: Path
+    pipeline_name: str
+    model_name: str
+    schema_file: Path
+    data: DataConfig
+    features: FeatureSpec
+    model: Hyperparameters
+    evaluation: EvaluationConfig
+    outputs: OutputsConfig
+    validation: ValidationConfig = ValidationConfig()
+    beam_args: tuple[str, ...] = ()
+    export: ExportConfig = ExportConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @property
+    def push_dir(self) -> Path:
+        """The directory TF Serving watches for this model's numbered versions."""
+        return self.outputs.serving_dir / self.model_name

@@ -1,0 +1,473 @@
+"""The benchmark page (``docs/benchmarks.md``), rendered from what the suite measured.
+
+The page's fixed prose (what is measured, what each lever is, why a target is not
+met) lives in ``templates/benchmarks.md.j2`` beside the numbers, so the committed
+page is exactly what ``make bench BENCH_ARGS=--docs`` writes and is never edited by
+hand. This module turns ``results.json`` into tables (lists of formatted cells) and
+the few numbers the prose quotes; the template lays them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import jinja2
+
+# The penguin comparison's sides: TFX's example with its own Beam arguments
+# (multi-processing, a worker per core) and with none (Beam's in-process default).
+REFERENCE = "reference"
+REFERENCE_IN_PROCESS = "reference, in-process Beam"
+
+# Targets from the issue that asked for the benchmark.
+TARGET_RATIO = 0.5
+TARGET_CACHED = 0.3
+TARGET_1M_SECONDS = 300.0
+TARGET_1M_RSS_MIB = 4096.0
+TARGET_1M_OVER_100K = 10.0
+TARGET_THROUGHPUT = 0.8
+
+# The components whose times the levers and scale tables show.
+MAIN_NODES = ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator")
+# Resolver nodes only look artifacts up, so they are never "cached": a rerun whose
+# every other node is cached is fully cached.
+RESOLVER_SUFFIXES = ("resolver", "_model", "_window", "_statistics")
+
+_TEMPLATE = "benchmarks.md.j2"
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """A number with fixed decimals, or ``-`` when not measured.
+
+    Args:
+        value: The number, or None.
+        digits: Decimals.
+
+    Returns:
+        The cell text.
+    """
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The median, or None for no values.
+
+    Args:
+        values: Measurements.
+
+    Returns:
+        Their median, or None.
+    """
+    return statistics.median(values) if values else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """One side's successful runs of one kind, reduced to medians.
+
+    Attributes:
+        n: How many runs.
+        wall: Median whole-process seconds.
+        startup: Median seconds before the first node.
+        rss: Worst peak RSS of the process tree, MiB.
+        nodes: Median seconds per node id, in first-seen order.
+        walls: Every run's whole-process seconds.
+        all_cached: Whether every non-resolver node of every run was a cache hit.
+    """
+
+    n: int
+    wall: float | None
+    startup: float | None
+    rss: float | None
+    nodes: dict[str, float | None]
+    walls: list[float]
+    all_cached: bool
+
+
+def summarise(runs: list[dict[str, Any]], label: str, kind: str) -> Summary:
+    """Reduces the successful runs of one side and kind to medians.
+
+    Args:
+        runs: ``RunResult.to_dict()`` entries.
+        label: The side (``ours``, :data:`REFERENCE` ...).
+        kind: ``first`` or ``cached``.
+
+    Returns:
+        The summary (``n == 0`` and Nones when there was no such run).
+    """
+    chosen = [r for r in runs if r["label"] == label and r["kind"] == kind and r["returncode"] == 0]
+    nodes: dict[str, list[float]] = {}
+    for run in chosen:
+        for node in run["nodes"]:
+            nodes.setdefault(node["node_id"], []).append(node["seconds"])
+    return Summary(
+        n=len(chosen),
+        wall=median([r["wall_seconds"] for r in chosen]),
+        startup=median([r["startup_seconds"] for r in chosen]),
+        rss=max((r["peak_rss_mib"] for r in chosen), default=None),
+        nodes={node: median(values) for node, values in nodes.items()},
+        walls=[r["wall_seconds"] for r in chosen],
+        all_cached=all(
+            n["state"] == "cached" or n["node_id"].endswith(RESOLVER_SUFFIXES)
+            for r in chosen
+            for n in r["nodes"]
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A markdown table: a header, column alignments and rows of formatted cells."""
+
+    head: list[str]
+    align: list[str]
+    rows: list[list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One target of the issue, measured.
+
+    Attributes:
+        key: A short name the template's explanations refer to.
+        name: What is measured.
+        wanted: The target, as text.
+        measured: The measurement, as text.
+        met: Whether the target is met.
+    """
+
+    key: str
+    name: str
+    wanted: str
+    measured: str
+    met: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Penguin:
+    """The penguin comparison: both sides' summaries and the table."""
+
+    references: list[str]
+    ours: Summary
+    ours_cached: Summary
+    refs: dict[str, Summary]
+    floor: float | None
+    table: Table
+
+
+def penguin_section(results: dict[str, Any]) -> Penguin | None:
+    """Ours against the reference(s) on the penguin data, first runs and reruns.
+
+    Args:
+        results: What the suite measured.
+
+    Returns:
+        The section, or None when the penguin part was not measured.
+    """
+    penguin = results.get("penguin") or []
+    if not penguin:
+        return None
+    with_in_process = any(r["label"] == REFERENCE_IN_PROCESS for r in penguin)
+    references = [REFERENCE, *([REFERENCE_IN_PROCESS] if with_in_process else [])]
+    ours_label = next(r["label"] for r in penguin if r["label"] not in references)
+    ours = summarise(penguin, ours_label, "first")
+    ours_cached = summarise(penguin, ours_label, "cached")
+    refs = {side: summarise(penguin, side, "first") for side in references}
+    refs_cached = [summarise(penguin, side, "cached") for side in references]
+    floor = median(results.get("import_floor") or [])
+
+    def row(name: str, mine: str, theirs: list[str]) -> list[str]:
+        return [name, mine, *theirs]
+
+    nodes = list(dict.fromkeys([*refs[REFERENCE].nodes, *ours.nodes]))
+    rows = [
+        row(node, fmt(ours.nodes.get(node)), [fmt(r.nodes.get(node)) for r in refs.values()])
+        for node in nodes
+    ]
+    rows += [
+        row(
+            "start-up (interpreter, imports, compile)",
+            fmt(ours.startup),
+            [fmt(r.startup) for r in refs.values()],
+        ),
+        row(
+            "**whole process**",
+            f"**{fmt(ours.wall)}**",
+            [f"**{fmt(r.wall)}**" for r in refs.values()],
+        ),
+        row(
+            "peak RSS of the process tree, MiB",
+            fmt(ours.rss, 0),
+            [fmt(r.rss, 0) for r in refs.values()],
+        ),
+        row(
+            "cached rerun, whole process", fmt(ours_cached.wall), [fmt(r.wall) for r in refs_cached]
+        ),
+    ]
+    if floor is not None:
+        name = "importing TFX's LocalDagRunner alone (fresh process, after each cached rerun)"
+        rows.append(row(name, fmt(floor), ["-" for _ in references]))
+    table = Table(
+        ["seconds", "ours", *references], ["---", *["---:"] * (1 + len(references))], rows
+    )
+    return Penguin(references, ours, ours_cached, refs, floor, table)
+
+
+def penguin_targets(section: Penguin, results: dict[str, Any]) -> list[Target]:
+    """The penguin targets: ours against each reference, and the cached rerun.
+
+    Records the ratios in ``results`` (``penguin_ratio``,
+    ``penguin_ratio_in_process``, ``cached_ratio``) for callers that want numbers.
+
+    Args:
+        section: The penguin section.
+        results: What the suite measured (updated).
+
+    Returns:
+        The targets that could be measured.
+    """
+    targets = []
+    ours = section.ours
+    for side, ref in section.refs.items():
+        if ours.wall and ref.wall:
+            ratio = ours.wall / ref.wall
+            in_process = side == REFERENCE_IN_PROCESS
+            results["penguin_ratio_in_process" if in_process else "penguin_ratio"] = ratio
+            name = "penguin: ours / reference" + (
+                " with in-process Beam (whole process)" if in_process else " (whole process)"
+            )
+            key = "penguin_in_process" if in_process else "penguin"
+            targets.append(
+                Target(key, name, f"<= {TARGET_RATIO}", f"{ratio:.2f}", ratio <= TARGET_RATIO)
+            )
+    cached = section.ours_cached
+    if cached.wall and ours.wall:
+        ratio = cached.wall / ours.wall
+        results["cached_ratio"] = ratio
+        measured = f"{ratio:.2f}" + ("" if cached.all_cached else " (not all cached)")
+        met = ratio <= TARGET_CACHED and cached.all_cached
+        name = "cached rerun / first run (ours, penguin)"
+        targets.append(Target("cached", name, f"<= {TARGET_CACHED}", measured, met))
+    return targets
+
+
+def levers_table(results: dict[str, Any]) -> Table | None:
+    """Each lever undone alone, against none undone (the first variant).
+
+    Args:
+        results: What the suite measured.
+
+    Returns:
+        The table, or None when the levers were not measured.
+    """
+    levers = results.get("levers") or []
+    if not levers:
+        return None
+    names = list(dict.fromkeys(r["label"] for r in levers))
+    base = summarise(levers, names[0], "first")
+    rows = []
+    for name in names:
+        row = summarise(levers, name, "first")
+        measured = name != names[0] and row.wall and base.wall
+        change = f"{row.wall - base.wall:+.1f}" if measured and row.wall and base.wall else ""
+        rows.append(
+            [name, fmt(row.wall), change, fmt(row.startup)]
+            + [fmt(row.nodes.get(node)) for node in MAIN_NODES]
+            + [fmt(row.rss, 0)]
+        )
+    head = ["variant", "whole process, s", "change", "start-up", *MAIN_NODES, "peak RSS, MiB"]
+    return Table(head, ["---", *["---:"] * (len(head) - 1)], rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """The generated click days.
+
+    Attributes:
+        table: One row per run.
+        fastest: Per size (rows), the fastest successful run.
+        big_nodes: Seconds per node of the 1M-row day's fastest run (empty if none).
+    """
+
+    table: Table
+    fastest: dict[int, dict[str, Any]]
+    big_nodes: dict[str, float]
+
+
+def scale_section(results: dict[str, Any]) -> Scale | None:
+    """One generated click day per size through the clicks pipeline.
+
+    Args:
+        results: What the suite measured.
+
+    Returns:
+        The section, or None when the scale part was not measured.
+    """
+    scale = results.get("scale") or []
+    if not scale:
+        return None
+    rows = []
+    for entry in scale:
+        by_node = {n["node_id"]: n["seconds"] for n in entry["nodes"]}
+        failed = "" if entry["returncode"] == 0 else f" (exit {entry['returncode']})"
+        rows.append(
+            [f"{entry['rows']:,}", entry["beam"], fmt(entry["wall_seconds"])]
+            + [fmt(entry["startup_seconds"])]
+            + [fmt(by_node.get(node)) for node in MAIN_NODES]
+            + [fmt(entry["peak_rss_mib"], 0) + failed]
+        )
+    head = ["rows", "Beam", "whole process, s", "start-up", *MAIN_NODES, "peak RSS, MiB"]
+    align = ["---:", "---", *["---:"] * (len(head) - 2)]
+    # Per size, the fastest successful run (of the Beam modes measured).
+    fastest: dict[int, dict[str, Any]] = {}
+    for entry in scale:
+        best = fastest.get(entry["rows"])
+        if entry["returncode"] == 0 and (
+            best is None or entry["wall_seconds"] < best["wall_seconds"]
+        ):
+            fastest[entry["rows"]] = entry
+    big = fastest.get(1_000_000, {"nodes": []})
+    big_nodes = {n["node_id"]: n["seconds"] for n in big["nodes"]}
+    return Scale(Table(head, align, rows), fastest, big_nodes)
+
+
+def scale_targets(section: Scale) -> list[Target]:
+    """The 1M-row day's targets: time, memory, and growth from 100k rows.
+
+    Args:
+        section: The scale section.
+
+    Returns:
+        The targets, when the 1M-row day ran.
+    """
+    big = section.fastest.get(1_000_000)
+    if big is None:
+        return []
+    wall, rss = big["wall_seconds"], big["peak_rss_mib"]
+    targets = [
+        Target(
+            "1m_seconds",
+            "1M-row day, whole process",
+            f"<= {TARGET_1M_SECONDS:.0f} s",
+            f"{wall:.0f} s",
+            wall <= TARGET_1M_SECONDS,
+        ),
+        Target(
+            "1m_rss",
+            "1M-row day, peak RSS",
+            f"<= {TARGET_1M_RSS_MIB:.0f} MiB",
+            f"{rss:.0f} MiB",
+            rss <= TARGET_1M_RSS_MIB,
+        ),
+    ]
+    if 100_000 in section.fastest:
+        growth = wall / section.fastest[100_000]["wall_seconds"]
+        targets.append(
+            Target(
+                "1m_growth",
+                "1M / 100k wall time",
+                f"<= {TARGET_1M_OVER_100K:.0f}x",
+                f"{growth:.1f}x",
+                growth <= TARGET_1M_OVER_100K,
+            )
+        )
+    return targets
+
+
+def throughput_section(results: dict[str, Any]) -> tuple[dict[str, Any], Table] | None:
+    """The Trainer input against in-memory tensors.
+
+    Args:
+        results: What the suite measured.
+
+    Returns:
+        The measurement (with ``source`` relative to the bench's work directory: the
+        page must not carry a machine's absolute paths) and its table, or None.
+    """
+    measured = results.get("throughput")
+    if not measured:
+        return None
+    shown = {**measured, "source": measured["source"].split("/bench/work/")[-1]}
+    rows = [
+        [
+            "tf.data input alone (Transform's TFRecords, parsed; no model)",
+            f"{measured['input_only']:,.0f}",
+            fmt(measured.get("cpu_us_input_only")),
+        ],
+        [
+            "training fed by the Trainer's tf.data input",
+            f"{measured['fit_tfrecords']:,.0f}",
+            fmt(measured.get("cpu_us_fit_tfrecords")),
+        ],
+        [
+            "training fed from in-memory tensors (the limit)",
+            f"{measured['fit_in_memory']:,.0f}",
+            fmt(measured.get("cpu_us_fit_in_memory")),
+        ],
+    ]
+    return shown, Table(
+        ["input", "examples/s", "CPU µs per example"], ["---", "---:", "---:"], rows
+    )
+
+
+def throughput_target(measured: dict[str, Any]) -> Target:
+    """Training from the Trainer's input against training from memory.
+
+    Args:
+        measured: The throughput measurement.
+
+    Returns:
+        The target.
+    """
+    ratio = measured["fit_tfrecords"] / measured["fit_in_memory"]
+    return Target(
+        "throughput",
+        "Trainer input / in-memory",
+        f">= {TARGET_THROUGHPUT:.0%}",
+        f"{ratio:.0%}",
+        ratio >= TARGET_THROUGHPUT,
+    )
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """The results as the markdown page (``results.md``, ``docs/benchmarks.md``).
+
+    Args:
+        results: What :class:`pipeline.devtools.bench.suite.Bench` measured. The
+            penguin ratios are recorded in it (see :func:`penguin_targets`).
+
+    Returns:
+        Markdown text.
+    """
+    penguin = penguin_section(results)
+    scale = scale_section(results)
+    throughput = throughput_section(results)
+    targets = [
+        *(penguin_targets(penguin, results) if penguin else []),
+        *(scale_targets(scale) if scale else []),
+        *([throughput_target(throughput[0])] if throughput else []),
+    ]
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline.devtools.bench", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # markdown, not HTML
+    )
+    environment.filters["fmt"] = fmt
+    return environment.get_template(_TEMPLATE).render(
+        results=results,
+        kept=(results.get("kept") or {}).get("parts") and results["kept"],
+        machine=results["machine"],
+        targets=targets,
+        missed={target.key for target in targets if not target.met},
+        penguin=penguin,
+        levers=levers_table(results),
+        scale=scale,
+        throughput=throughput,
+        REFERENCE=REFERENCE,
+        REFERENCE_IN_PROCESS=REFERENCE_IN_PROCESS,
+    )

@@ -1,0 +1,5 @@
+"""Helpers the tests share: paths, the in-process CLI, generated data, real services.
+
+Fixtures live in the ``conftest.py`` files; everything here is plain code that a
+test module imports (``from tests.support.cli import run_cli``).
+"""

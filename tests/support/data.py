@@ -1,0 +1,122 @@
+"""Generated click data and the shared real runs of the clicks pipeline.
+
+``run_clicks_pipeline`` is what the session fixture ``clicks_runs`` (tests/conftest.py)
+builds once; tests read the :class:`Runs` it returns and never change it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+    from pipeline.ops.summary import RunSummary
+
+E2E_START = datetime.date(2026, 11, 1)
+
+
+def write_click_spans(
+    root: Path, days: int, rows: int = 2000, start: datetime.date = E2E_START
+) -> list[Path]:
+    """Writes ``days`` daily spans of generated click data under ``root``.
+
+    Args:
+        root: The data root; one ``YYYY-MM-DD`` folder per day is written under it.
+        days: How many consecutive days to write.
+        rows: Rows per day.
+        start: The first day.
+
+    Returns:
+        The CSV files written, oldest first.
+    """
+    from pipeline.devtools import clickgen
+
+    return clickgen.write_spans(root, start=start, days=days, rows=rows, seed=11)
+
+
+@dataclasses.dataclass
+class Runs:
+    """Three real runs of the clicks pipeline on generated data, in one store.
+
+    ``first`` (two days: the older one is validated by a backfill, the newer one
+    trained on and pushed), ``rerun`` (nothing new: all cache hits) and
+    ``new_span`` (a third day: retrained, evaluated against the first model).
+    """
+
+    config: PipelineConfig
+    first: RunSummary
+    rerun: RunSummary
+    new_span: RunSummary
+    versions_after_first: list[str]
+    versions_after_rerun: list[str]
+    models_after_first: int
+    models_after_rerun: int
+
+
+def pushed_versions(config: PipelineConfig) -> list[str]:
+    """The model versions in the serving directory, sorted.
+
+    Args:
+        config: The pipeline config whose ``push_dir`` is listed.
+
+    Returns:
+        The version directory names; empty when nothing was pushed yet.
+    """
+    return sorted(p.name for p in config.push_dir.iterdir()) if config.push_dir.exists() else []
+
+
+def artifact_count(config: PipelineConfig, type_name: str) -> int:
+    """How many artifacts of ``type_name`` the run's ML Metadata store holds.
+
+    Args:
+        config: The pipeline config whose metadata store is read.
+        type_name: An artifact type name, e.g. ``Model``.
+
+    Returns:
+        The number of artifacts of that type.
+    """
+    from pipeline.mlmd import connection as metadata
+
+    return len(metadata.open_store(config).get_artifacts_by_type(type_name))
+
+
+def run_clicks_pipeline(root: Path) -> Runs:
+    """Runs the clicks pipeline three times under ``root`` (see :class:`Runs`).
+
+    Args:
+        root: An empty directory for the data (``data/``) and outputs (``out/``).
+
+    Returns:
+        The three runs and what the serving directory and store held after each.
+    """
+    from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides
+    from pipeline.run.local import run
+
+    write_click_spans(root / "data", days=2, rows=2500, start=E2E_START)
+    config = with_env_overrides(
+        load_config(DEFAULT_CONFIG),
+        {"PIPELINE_DATA_ROOT": str(root / "data"), "PIPELINE_OUTPUT_ROOT": str(root / "out")},
+    )
+    first = run(config)
+    versions_after_first = pushed_versions(config)
+    models_after_first = artifact_count(config, "Model")
+    rerun = run(config)
+    versions_after_rerun = pushed_versions(config)
+    models_after_rerun = artifact_count(config, "Model")
+    write_click_spans(
+        root / "data", days=1, rows=2500, start=E2E_START + datetime.timedelta(days=2)
+    )
+    new_span = run(config)
+    return Runs(
+        config,
+        first,
+        rerun,
+        new_span,
+        versions_after_first,
+        versions_after_rerun,
+        models_after_first,
+        models_after_rerun,
+    )
