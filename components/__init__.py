@@ -1,0 +1,1 @@
+"""Custom TFX components and resolvers: DataGate, AtomicPusher, TFLiteConverter, span resolvers."""

@@ -16,15 +16,15 @@ in ML Metadata and the report is written either way.
 import dataclasses
 import json
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx import types
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.utils import io_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
 
 from components import resolvers
 from components.distances import Distance, from_anomalies
@@ -41,7 +41,9 @@ _MEASURE_KINDS = {
     "jensen_shannon": anomalies_pb2.AnomalyInfo.Type.Name(
         anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
     ),
-    "l_infinity": anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH),
+    "l_infinity": anomalies_pb2.AnomalyInfo.Type.Name(
+        anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH
+    ),
 }
 
 
@@ -134,7 +136,9 @@ def findings(
             )
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
-            kinds = tuple(sorted({anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason}))
+            kinds = tuple(
+                sorted({anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason})
+            )
             result.append(
                 Finding(split, "(dataset)", kinds, info.description, not set(kinds) <= tolerated)
             )

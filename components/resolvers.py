@@ -1,9 +1,6 @@
-"""Input resolution: the Evaluator's baseline, the warm-start model, the training window and
-the drift baseline."""
+"""Input resolution: baseline, warm-start model, training window and drift baseline."""
 
 from __future__ import annotations
-
-from typing import Dict, List, Optional
 
 import ml_metadata as mlmd
 from tfx import types
@@ -32,8 +29,8 @@ class LatestBlessedOtherModelStrategy(LatestBlessedModelStrategy):
     """
 
     def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
-    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
         """Resolves the baseline.
 
         Args:
@@ -48,7 +45,7 @@ class LatestBlessedOtherModelStrategy(LatestBlessedModelStrategy):
         candidate_ids = {artifact.id for artifact in candidates}
         models = [m for m in input_dict.get(MODEL_KEY, []) if m.id not in candidate_ids]
         blessings = list(input_dict.get(BLESSING_KEY, []))
-        result = {MODEL_KEY: [], BLESSING_KEY: []}
+        result: dict[str, list[types.Artifact]] = {MODEL_KEY: [], BLESSING_KEY: []}
         if models and blessings:
             result = self._resolve(
                 {MODEL_KEY: models, BLESSING_KEY: blessings}, MODEL_KEY, BLESSING_KEY
@@ -76,7 +73,7 @@ def _int_property(artifact: types.Artifact, name: str) -> int | None:
     return None
 
 
-def passed_reports(reports: List[types.Artifact]) -> List[types.Artifact]:
+def passed_reports(reports: list[types.Artifact]) -> list[types.Artifact]:
     """The DataGate reports that passed, newest first.
 
     Args:
@@ -128,8 +125,8 @@ class PassedSpanWindowStrategy(resolver.ResolverStrategy):
         self._num_spans = num_spans
 
     def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
-    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
         """Resolves the window.
 
         Args:
@@ -168,8 +165,8 @@ class PreviousPassedStatisticsStrategy(resolver.ResolverStrategy):
     """
 
     def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
-    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
         """Resolves the previous good span's statistics.
 
         Args:
@@ -182,14 +179,15 @@ class PreviousPassedStatisticsStrategy(resolver.ResolverStrategy):
         """
         current = list(input_dict.get(CURRENT_KEY, []))
         statistics = {artifact.id: artifact for artifact in input_dict.get(STATISTICS_KEY, [])}
-        previous: List[types.Artifact] = []
-        report: List[types.Artifact] = []
+        previous: list[types.Artifact] = []
+        report: list[types.Artifact] = []
         if current:
             span = _examples_span(current[0])
             older = [
                 candidate
                 for candidate in passed_reports(list(input_dict.get(REPORTS_KEY, [])))
-                if _int_property(candidate, SPAN_PROPERTY) < span
+                # passed_reports() keeps only reports with a span.
+                if (_int_property(candidate, SPAN_PROPERTY) or 0) < span
                 and _int_property(candidate, STATISTICS_ID_PROPERTY) in statistics
             ]
             if older:
@@ -216,8 +214,8 @@ class WarmStartModelStrategy(LatestBlessedModelStrategy):
     """
 
     def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
-    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
         """Resolves the warm-start base model.
 
         Args:
@@ -229,7 +227,7 @@ class WarmStartModelStrategy(LatestBlessedModelStrategy):
             passed through.
         """
         current = list(input_dict.get(CURRENT_KEY, []))
-        result: Dict[str, List[types.Artifact]] = {MODEL_KEY: [], BLESSING_KEY: []}
+        result: dict[str, list[types.Artifact]] = {MODEL_KEY: [], BLESSING_KEY: []}
         if current:
             ingested = min(examples.id for examples in current)
             blessings = [b for b in input_dict.get(BLESSING_KEY, []) if b.id < ingested]

@@ -37,16 +37,17 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx import types
-from tfx.types import standard_artifact_utils, standard_artifacts
-from tfx.utils import path_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifact_utils, standard_artifacts
+from tfx.utils import path_utils
 
 from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE
 
@@ -200,11 +201,11 @@ def directory_bytes(path: str) -> int:
 
 
 def eval_batches(
-    files: List[str],
-    inputs: Dict[str, tf.dtypes.DType],
+    files: list[str],
+    inputs: dict[str, tf.dtypes.DType],
     label_key: str,
     batch_size: int = BATCH_SIZE,
-) -> Iterator[Tuple[Dict[str, np.ndarray], np.ndarray, int]]:
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, int]]:
     """Reads raw ``tf.Example`` files as batches of single-valued features.
 
     Args:
@@ -256,9 +257,9 @@ def _metric(name: str) -> Any:
 
 
 def measure(
-    float_predict: Callable[[Dict[str, np.ndarray]], np.ndarray],
-    tflite_predict: Callable[[Dict[str, np.ndarray]], np.ndarray],
-    batches: Iterator[Tuple[Dict[str, np.ndarray], np.ndarray, int]],
+    float_predict: Callable[[dict[str, np.ndarray]], np.ndarray],
+    tflite_predict: Callable[[dict[str, np.ndarray]], np.ndarray],
+    batches: Iterator[tuple[dict[str, np.ndarray], np.ndarray, int]],
     metric_name: str,
 ) -> Measurement:
     """Computes one metric for two models over the same batches.
@@ -295,7 +296,7 @@ def measure(
 
 def float_predictor(
     saved_model_dir: str, signature: str = RAW_SIGNATURE
-) -> Tuple[Callable[[Dict[str, np.ndarray]], np.ndarray], Dict[str, tf.dtypes.DType]]:
+) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], dict[str, tf.dtypes.DType]]:
     """Loads the float SavedModel's raw signature.
 
     Args:
@@ -307,20 +308,21 @@ def float_predictor(
         names and dtypes.
     """
     loaded = tf.saved_model.load(saved_model_dir)
-    function = loaded.signatures[signature]
-    inputs = {name: spec.dtype for name, spec in function.structured_input_signature[1].items()}
+    signature_inputs = loaded.signatures[signature].structured_input_signature[1]
+    inputs = {name: spec.dtype for name, spec in signature_inputs.items()}
 
-    def predict(features: Dict[str, np.ndarray]) -> np.ndarray:
+    def predict(features: dict[str, np.ndarray]) -> np.ndarray:
         tensors = {name: tf.constant(features[name], dtype=inputs[name]) for name in inputs}
-        return function(**tensors)[OUTPUT_KEY].numpy()
+        # Looked up through ``loaded`` on each call: the closure keeps the restored
+        # model (and its variables) alive as long as the predictor.
+        return loaded.signatures[signature](**tensors)[OUTPUT_KEY].numpy()
 
-    predict.loaded = loaded  # keeps the restored model (and its variables) alive
     return predict, inputs
 
 
 def tflite_predictor(
     tflite_model: bytes, signature: str = RAW_SIGNATURE
-) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Wraps the TFLite model's raw signature (``tf.lite.Interpreter``).
 
     Args:
@@ -332,7 +334,7 @@ def tflite_predictor(
     """
     runner = tf.lite.Interpreter(model_content=tflite_model).get_signature_runner(signature)
 
-    def predict(features: Dict[str, np.ndarray]) -> np.ndarray:
+    def predict(features: dict[str, np.ndarray]) -> np.ndarray:
         return runner(**features)[OUTPUT_KEY]
 
     return predict
@@ -357,13 +359,13 @@ class Verdict:
     size_bytes: int
     float_size_bytes: int
     quantized_weights: int
-    measurement: Optional[Measurement]
+    measurement: Measurement | None
     seconds: float
 
 
 def convert_and_measure(
     saved_model_dir: str,
-    eval_files: List[str],
+    eval_files: list[str],
     output_path: str,
     label_key: str,
     metric_name: str,
@@ -392,7 +394,12 @@ def convert_and_measure(
     except Exception as error:  # noqa: BLE001 - recorded as the refusal's reason
         logging.exception("TFLite conversion of %s failed", saved_model_dir)
         return Verdict(
-            False, f"conversion failed: {_first_line(error)}", 0, float_size, 0, None,
+            False,
+            f"conversion failed: {_first_line(error)}",
+            0,
+            float_size,
+            0,
+            None,
             time.monotonic() - start,
         )
     with open(output_path, "wb") as handle:
@@ -409,14 +416,24 @@ def convert_and_measure(
     except Exception as error:  # noqa: BLE001 - recorded as the refusal's reason
         logging.exception("Evaluating the TFLite model of %s failed", saved_model_dir)
         return Verdict(
-            False, f"evaluation failed: {_first_line(error)}", len(flatbuffer), float_size,
-            quantized, None, time.monotonic() - start,
+            False,
+            f"evaluation failed: {_first_line(error)}",
+            len(flatbuffer),
+            float_size,
+            quantized,
+            None,
+            time.monotonic() - start,
         )
     seconds = time.monotonic() - start
     if result.examples == 0:
         return Verdict(
-            False, "no eval example had a value for every feature, so nothing was measured",
-            len(flatbuffer), float_size, quantized, result, seconds,
+            False,
+            "no eval example had a value for every feature, so nothing was measured",
+            len(flatbuffer),
+            float_size,
+            quantized,
+            result,
+            seconds,
         )
     within = abs(result.delta) <= max_metric_delta
     comparison = "<=" if within else ">"

@@ -21,7 +21,7 @@ PACKAGE = "tfx-clicks-pipeline"
 MODEL_CODE = Path(__file__).resolve().parent / "model"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fingerprint(source: Path) -> str:
     """Returns ``<package version>+<sha256 prefix>`` of one file or a folder's ``*.py``.
 

@@ -1,0 +1,1 @@
+"""The TFX pipeline: typed config, the one pipeline definition, runners, ops and views."""

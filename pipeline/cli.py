@@ -1,4 +1,7 @@
-"""Command line: ``python -m pipeline {run,train-worker,runs,diff,lineage,rollback,report,metrics,schema,generate,example-data}``.
+"""Command line: ``tfxp`` (or ``python -m pipeline``) and its subcommands.
+
+Subcommands: run, train-worker, runs, diff, lineage, rollback, report, metrics, schema,
+generate, example-data.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -13,10 +16,10 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from pipeline.run.guards import output_check
 from pipeline.config import (
     DEFAULT_CONFIG,
     ENV_DATA_ROOT,
@@ -26,6 +29,7 @@ from pipeline.config import (
     load_config,
     with_env_overrides,
 )
+from pipeline.run.guards import output_check
 
 if TYPE_CHECKING:
     import ml_metadata as mlmd
@@ -96,8 +100,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if log_path:
         print(f"  logs: {log_path}", flush=True)
     from pipeline.run.guards import run_owner
-    from pipeline.run.local import RunInterrupted, record_interruption
     from pipeline.run.guards.run_lock import RunLockTimeout
+    from pipeline.run.local import RunInterrupted, record_interruption
     from pipeline.views.summary import format_summary
 
     def on_timeout() -> None:
@@ -106,7 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(
             f"\ninterrupted: pipeline {config.pipeline_name!r} stopped by Ctrl-C; its "
             "unfinished steps are recorded as canceled and nothing was pushed by this run",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
 
     try:
@@ -180,12 +185,17 @@ def _cmd_train_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"Worker {args.index}: took job {job.path} (output also in {job.log_path(args.index)})", flush=True)
+    print(
+        f"Worker {args.index}: took job {job.path} (output also in {job.log_path(args.index)})",
+        flush=True,
+    )
     # The chief waits for workers until the job's deadline; so does this worker, for
     # the chief and the others (a little longer, in case the clocks differ).
     join_timeout = max(job.deadline - time.time(), 0.0) + 60.0
     try:
-        cluster.run_task_process(job, args.index, join_timeout, echo=lambda line: print(line, flush=True))
+        cluster.run_task_process(
+            job, args.index, join_timeout, echo=lambda line: print(line, flush=True)
+        )
     except (cluster.WorkerJoinError, cluster.TrainingProcessError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -230,15 +240,18 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     config, store = _open(args)
-    from pipeline.run.local import HTML_REPORT_FILE, run_dir
     from pipeline.ops import history
+    from pipeline.run.local import HTML_REPORT_FILE, run_dir
     from pipeline.views import report
 
     run_id = args.run_id
     if run_id is None:
         runs = [r for r in history.list_runs(store, config.pipeline_name) if r.kind == "run"]
         if not runs:
-            print(f"error: pipeline {config.pipeline_name!r} has no runs in ML Metadata", file=sys.stderr)
+            print(
+                f"error: pipeline {config.pipeline_name!r} has no runs in ML Metadata",
+                file=sys.stderr,
+            )
             return 2
         run_id = runs[0].run_id
     path = Path(args.out) if args.out else run_dir(config, run_id) / HTML_REPORT_FILE
@@ -265,7 +278,10 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         print(f"Wrote {args.textfile}")
     elif args.serve:
         server, thread = start_http_server(args.port, addr=args.addr, registry=registry)
-        print(f"Serving Prometheus metrics on http://{args.addr}:{server.server_port}/metrics", flush=True)
+        print(
+            f"Serving Prometheus metrics on http://{args.addr}:{server.server_port}/metrics",
+            flush=True,
+        )
         thread.join()
     else:
         print(generate_latest(registry).decode(), end="")
@@ -289,8 +305,8 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     config, store = _open(args)
     from pipeline.mlmd import connection as metadata
-    from pipeline.run.guards import run_lock
     from pipeline.ops import rollback
+    from pipeline.run.guards import run_lock
     from pipeline.views.lineage import to_json
     from pipeline.views.rollback import format_rollback
 
@@ -367,16 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser for ``python -m pipeline``.
     """
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    # Named as invoked: the console script, or ``python -m pipeline`` (whose argv[0] is
+    # __main__.py on Python 3.10).
+    invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
+    prog = invoked if invoked == "tfxp" else "python -m pipeline"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "--config", default=str(DEFAULT_CONFIG), help="pipeline config YAML (default: %(default)s)"
+            "--config",
+            default=str(DEFAULT_CONFIG),
+            help="pipeline config YAML (default: %(default)s)",
         )
         sub.add_argument("--data-root", help=f"override data.input_base (env {ENV_DATA_ROOT})")
         sub.add_argument(
-            "--output-root", help=f"put pipeline root, metadata and serving dir here (env {ENV_OUTPUT_ROOT})"
+            "--output-root",
+            help=f"put pipeline root, metadata and serving dir here (env {ENV_OUTPUT_ROOT})",
         )
 
     run = commands.add_parser("run", help="run the whole pipeline with LocalDagRunner")
@@ -394,17 +417,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "train-worker",
-        help="be worker --index of the multi-worker Trainer (training.workers) for one training job",
+        help="be worker --index of the multi-worker Trainer (training.workers) for one job",
     )
     with_config(worker)
     worker.add_argument(
-        "--index", type=int, required=True, help="this worker's position in training.workers (1..N-1)"
+        "--index",
+        type=int,
+        required=True,
+        help="this worker's position in training.workers (1..N-1)",
     )
     worker.add_argument(
         "--timeout",
         type=float,
         default=None,
-        help="seconds to wait for the pipeline's Trainer to start a job (default: wait until it does)",
+        help="seconds to wait for the pipeline's Trainer to start a job (default: until it does)",
     )
     worker.set_defaults(func=_cmd_train_worker)
 
@@ -445,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
     rollback.add_argument(
-        "--no-wait", action="store_true", help="if a run holds the SQLite metadata, refuse at once (exit 3)"
+        "--no-wait",
+        action="store_true",
+        help="if a run holds the SQLite metadata, refuse at once (exit 3)",
     )
     rollback.set_defaults(func=_cmd_rollback)
 
@@ -458,13 +486,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     metrics = commands.add_parser(
-        "metrics", help="the pipeline's health as Prometheus metrics (stdout, --serve or --textfile)"
+        "metrics",
+        help="the pipeline's health as Prometheus metrics (stdout, --serve or --textfile)",
     )
     with_config(metrics)
     target = metrics.add_mutually_exclusive_group()
-    target.add_argument("--serve", action="store_true", help="serve /metrics over HTTP until stopped")
-    target.add_argument("--textfile", help="write a .prom file for node_exporter's textfile collector")
-    metrics.add_argument("--port", type=int, default=9108, help="with --serve (default %(default)s)")
+    target.add_argument(
+        "--serve", action="store_true", help="serve /metrics over HTTP until stopped"
+    )
+    target.add_argument(
+        "--textfile", help="write a .prom file for node_exporter's textfile collector"
+    )
+    metrics.add_argument(
+        "--port", type=int, default=9108, help="with --serve (default %(default)s)"
+    )
     metrics.add_argument("--addr", default="0.0.0.0", help="with --serve (default %(default)s)")
     metrics.set_defaults(func=_cmd_metrics)
 

@@ -6,7 +6,7 @@ summary, the tests and an Airflow DAG file can name nodes without those imports.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 EXAMPLE_GEN = "CsvExampleGen"
 STATISTICS_GEN = "StatisticsGen"
@@ -54,7 +54,13 @@ def upstream(serving: bool = False, tflite: bool = False) -> dict[str, tuple[str
     Returns:
         Node id -> upstream node ids, in execution order.
     """
-    gate_inputs = (EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, PREVIOUS_STATISTICS)
+    gate_inputs: tuple[str, ...] = (
+        EXAMPLE_GEN,
+        STATISTICS_GEN,
+        SCHEMA_GEN,
+        EXAMPLE_VALIDATOR,
+        PREVIOUS_STATISTICS,
+    )
     graph: dict[str, tuple[str, ...]] = {
         EXAMPLE_GEN: (),
         SCHEMA_GEN: (),

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.components.base.base_node import BaseNode
+from tfx.orchestration.pipeline import Pipeline
 
-from components.distributed import cluster
-
-from components import resolvers
+from components import resolvers, tflite
 from components.data_gate import DataGate, DataGateReport
+from components.distributed import cluster
+from components.distributed.trainer_executor import CLUSTER_KEY
+from components.distributed.trainer_executor import Trainer as DistributedTrainer
 from components.model.preprocessing import FEATURES_KEY
+from components.model.trainer import STRATEGY_KEY, WARM_START_KEY
 from components.pusher import AtomicPusher
-from components.tflite import TFLiteConverter
 from components.resolvers import (
     CANDIDATE_KEY,
     LatestBlessedOtherModelStrategy,
@@ -24,11 +26,8 @@ from components.resolvers import (
     PreviousPassedStatisticsStrategy,
     WarmStartModelStrategy,
 )
+from components.tflite import TFLiteConverter
 from components.tfx_api import tfx
-from components.model.trainer import STRATEGY_KEY, WARM_START_KEY
-from components.distributed.trainer_executor import CLUSTER_KEY
-from components.distributed.trainer_executor import Trainer as DistributedTrainer
-from components import tflite
 from components.version import code_version, fingerprint
 from pipeline import spans
 from pipeline.config import EvaluationConfig, PipelineConfig, SliceThreshold
@@ -56,7 +55,9 @@ RUN_FN = "components.model.trainer.run_fn"
 SERVING_SPLIT = "serving"
 
 
-def _gate_threshold(lower_bound: float | None, max_regression: float | None) -> tfma.MetricThreshold:
+def _gate_threshold(
+    lower_bound: float | None, max_regression: float | None
+) -> tfma.MetricThreshold:
     """A floor and a tolerance below the baseline, for a higher-is-better metric."""
     threshold = tfma.MetricThreshold()
     if lower_bound is not None:
@@ -207,23 +208,15 @@ def trainer_cluster_config(config: PipelineConfig) -> dict[str, object]:
     }
 
 
-def create_pipeline(
-    config: PipelineConfig,
-    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
-    beam_pipeline_args: Sequence[str] = (),
-    span: int | None = None,
-) -> tfx.dsl.Pipeline:
-    """Creates the TFX pipeline: ingest, validate, transform, train, evaluate, push.
+def ingest_nodes(config: PipelineConfig, span: int | None) -> list[BaseNode]:
+    """ExampleGen, StatisticsGen, the curated schema and ExampleValidator.
 
     Args:
-        config: The pipeline config (topology, paths, hyperparameters, thresholds).
-        metadata_connection_config: The ML Metadata connection (runner's choice).
-        beam_pipeline_args: Beam arguments for Beam-powered components (runner's choice).
-        span: Ingest this span instead of the newest one (backfills; a scheduler's
-            logical date). The rest of the pipeline is unchanged.
+        config: The pipeline config.
+        span: Ingest this span instead of the newest one.
 
     Returns:
-        The pipeline, with caching on.
+        ``[example_gen, statistics_gen, schema_gen, example_validator]``.
     """
     data = config.data
     example_gen = tfx.components.CsvExampleGen(
@@ -241,19 +234,61 @@ def create_pipeline(
             )
         ),
     ).with_id(EXAMPLE_GEN)
-
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]
-    ).with_id(STATISTICS_GEN)
-
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        STATISTICS_GEN
+    )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.schema_file)).with_id(
         SCHEMA_GEN
     )
-
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
+    return [example_gen, statistics_gen, schema_gen, example_validator]
 
+
+def serving_nodes(config: PipelineConfig) -> list[BaseNode]:
+    """The serving-log ExampleGen and StatisticsGen for the skew check, if configured.
+
+    Args:
+        config: The pipeline config.
+
+    Returns:
+        ``[serving_example_gen, serving_statistics_gen]``, or ``[]`` without
+        ``validation.serving_data``.
+    """
+    if config.validation.serving_data is None:
+        return []
+    # Serving-time logs (same span layout, no label needed).
+    serving_example_gen = tfx.components.CsvExampleGen(
+        input_base=str(config.validation.serving_data),
+        input_config=spans.input_config(config),
+        # One split holding every logged request (the default would be train/eval).
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
+            )
+        ),
+    ).with_id(SERVING_EXAMPLE_GEN)
+    serving_statistics_gen = tfx.components.StatisticsGen(
+        examples=serving_example_gen.outputs["examples"]
+    ).with_id(SERVING_STATISTICS_GEN)
+    return [serving_example_gen, serving_statistics_gen]
+
+
+def gate_nodes(
+    config: PipelineConfig, ingest: Sequence[BaseNode], serving: Sequence[BaseNode]
+) -> list[BaseNode]:
+    """The previous passed span's statistics and the DataGate.
+
+    Args:
+        config: The pipeline config.
+        ingest: The nodes from :func:`ingest_nodes`.
+        serving: The nodes from :func:`serving_nodes`.
+
+    Returns:
+        ``[previous_statistics, data_gate]``.
+    """
+    example_gen, statistics_gen, schema_gen, example_validator = ingest
     # Drift is measured against the newest older span that passed the gate (not
     # against a rejected day); none on the first span.
     previous_statistics = tfx.dsl.Resolver(
@@ -269,27 +304,7 @@ def create_pipeline(
             ),
         },
     ).with_id(PREVIOUS_STATISTICS)
-
-    serving_nodes = []
-    serving_statistics = None
-    if config.validation.serving_data is not None:
-        # Serving-time logs (same span layout, no label needed) for the skew check.
-        serving_example_gen = tfx.components.CsvExampleGen(
-            input_base=str(config.validation.serving_data),
-            input_config=spans.input_config(config),
-            # One split holding every logged request (the default would be train/eval).
-            output_config=tfx.proto.Output(
-                split_config=tfx.proto.SplitConfig(
-                    splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
-                )
-            ),
-        ).with_id(SERVING_EXAMPLE_GEN)
-        serving_statistics_gen = tfx.components.StatisticsGen(
-            examples=serving_example_gen.outputs["examples"]
-        ).with_id(SERVING_STATISTICS_GEN)
-        serving_nodes = [serving_example_gen, serving_statistics_gen]
-        serving_statistics = serving_statistics_gen.outputs["statistics"]
-
+    serving_statistics = serving[-1].outputs["statistics"] if serving else None
     # ExampleValidator only records anomalies and measures no drift; the gate fails
     # the run on blocking anomalies, drift or skew, and Transform (so everything
     # downstream) waits for it.
@@ -309,13 +324,29 @@ def create_pipeline(
             sort_keys=True,
         ),
     ).with_id(DATA_GATE)
+    return [previous_statistics, data_gate]
 
+
+def training_nodes(
+    config: PipelineConfig, example_gen: BaseNode, schema_gen: BaseNode, data_gate: BaseNode
+) -> list[BaseNode]:
+    """The passed-span window, Transform, the warm-start model and the Trainer.
+
+    Args:
+        config: The pipeline config.
+        example_gen: The ExampleGen node.
+        schema_gen: The schema node.
+        data_gate: The DataGate node.
+
+    Returns:
+        ``[span_window, transform, warm_start_model, trainer]``.
+    """
     # The newest N spans that passed the gate (latest passing version of each), for
     # a rolling training window: a rejected day is never trained on, not even by
     # later days' runs. The newest span alone is validated and evaluated on.
     span_window = tfx.dsl.Resolver(
         strategy_class=PassedSpanWindowStrategy,
-        config={"num_spans": data.window_spans},
+        config={"num_spans": config.data.window_spans},
         **{
             resolvers.EXAMPLES_KEY: tfx.dsl.Channel(
                 type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id
@@ -329,7 +360,7 @@ def create_pipeline(
     span_window.add_upstream_node(data_gate)
 
     # Exec properties are TFX's cache key; code referenced by dotted path is not
-    # fingerprinted by TFX, so the code version goes in explicitly.
+    # fingerprinted by TFX, so the model code's version goes in explicitly.
     component_config = {
         FEATURES_KEY: config.features.to_dict(),
         "code_version": code_version(),
@@ -374,23 +405,35 @@ def create_pipeline(
             **trainer_cluster_config(config),
         },
     ).with_id(TRAINER)
+    return [span_window, transform, warm_start_model, trainer]
 
+
+def release_nodes(
+    config: PipelineConfig, example_gen: BaseNode, trainer: BaseNode
+) -> list[BaseNode]:
+    """The last blessed model, the Evaluator, the TFLite export and the Pusher.
+
+    Args:
+        config: The pipeline config.
+        example_gen: The ExampleGen node (the newest span's eval split).
+        trainer: The Trainer node.
+
+    Returns:
+        ``[baseline, evaluator, (tflite_converter,) pusher]``.
+    """
     baseline = tfx.dsl.Resolver(
         strategy_class=LatestBlessedOtherModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
         **{CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id(BASELINE)
-
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
-
     tflite_nodes = tflite_converter(config, example_gen, trainer)
-
     # Given the blessing, the Pusher runs every time and records "not pushed" for an
     # unblessed model instead of silently not running. TFX's Pusher, pushing through
     # a staging directory and a rename so TF Serving never sees a partial version.
@@ -402,27 +445,39 @@ def create_pipeline(
         ),
         tflite_model=tflite_nodes[0].outputs["tflite_model"] if tflite_nodes else None,
     ).with_id(PUSHER)
+    return [baseline, evaluator, *tflite_nodes, pusher]
 
-    return tfx.dsl.Pipeline(
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: Sequence[str] = (),
+    span: int | None = None,
+) -> Pipeline:
+    """Creates the TFX pipeline: ingest, validate, transform, train, evaluate, push.
+
+    Args:
+        config: The pipeline config (topology, paths, hyperparameters, thresholds).
+        metadata_connection_config: The ML Metadata connection (runner's choice).
+        beam_pipeline_args: Beam arguments for Beam-powered components (runner's choice).
+        span: Ingest this span instead of the newest one (backfills; a scheduler's
+            logical date). The rest of the pipeline is unchanged.
+
+    Returns:
+        The pipeline, with caching on.
+    """
+    ingest = ingest_nodes(config, span)
+    example_gen, _, schema_gen, _ = ingest
+    serving = serving_nodes(config)
+    previous_statistics, data_gate = gate_nodes(config, ingest, serving)
+    training = training_nodes(config, example_gen, schema_gen, data_gate)
+    release = release_nodes(config, example_gen, trainer=training[-1])
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.outputs.pipeline_root),
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            previous_statistics,
-            *serving_nodes,
-            data_gate,
-            span_window,
-            transform,
-            warm_start_model,
-            trainer,
-            baseline,
-            evaluator,
-            *tflite_nodes,
-            pusher,
-        ],
+        # In execution order (nodes.ALL_NODES): the IR keeps it, and the Airflow DAG
+        # and the reports list nodes the same way.
+        components=[*ingest, previous_statistics, *serving, data_gate, *training, *release],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),

@@ -108,8 +108,13 @@ def newest_span(config: PipelineConfig) -> tuple[int, str]:
     return span, pattern
 
 
-_SPEC_REGEX = {"{SPAN}": r"(?P<span>\d+)", "{VERSION}": r"\d+", "{YYYY}": r"(?P<y>\d{4})",
-               "{MM}": r"(?P<m>\d{2})", "{DD}": r"(?P<d>\d{2})"}
+_SPEC_REGEX = {
+    "{SPAN}": r"(?P<span>\d+)",
+    "{VERSION}": r"\d+",
+    "{YYYY}": r"(?P<y>\d{4})",
+    "{MM}": r"(?P<m>\d{2})",
+    "{DD}": r"(?P<d>\d{2})",
+}
 
 
 def empty_span_dirs(config: PipelineConfig) -> list[tuple[int, Path]]:

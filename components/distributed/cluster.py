@@ -1,5 +1,7 @@
-"""Multi-worker training plumbing that needs no TensorFlow: worker addresses,
-``TF_CONFIG`` and the job files that hand a Trainer execution to the other workers.
+"""Multi-worker training plumbing that needs no TensorFlow.
+
+Worker addresses, ``TF_CONFIG`` and the job files that hand a Trainer execution to the
+other workers.
 
 The pipeline's Trainer (worker 0, the chief) writes one job directory per training
 run under ``<pipeline_root>/distributed_jobs``::
@@ -30,8 +32,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 TF_CONFIG = "TF_CONFIG"
 JOB_FILE = "job.json"
@@ -543,4 +546,8 @@ def _reason(lines: Sequence[str]) -> str:
     if causes:
         return causes[-1][:2000]
     nonempty = [line.strip() for line in lines if line.strip()]
-    return f"no error in its output, which ends {nonempty[-1][:2000]!r}" if nonempty else "it printed nothing"
+    return (
+        f"no error in its output, which ends {nonempty[-1][:2000]!r}"
+        if nonempty
+        else "it printed nothing"
+    )

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Sequence
+from typing import Any
 
 from absl import logging
 from tfx import types
@@ -88,9 +88,12 @@ class Executor(generic_executor.GenericExecutor):
             logging.warning(
                 "Trainer: multi-worker training as worker 0 of %s; waiting up to %.0f s for "
                 "workers %s to take job %s (python -m pipeline train-worker --index i)",
-                len(workers), join_timeout, list(workers[1:]), job.path,
+                len(workers),
+                join_timeout,
+                list(workers[1:]),
+                job.path,
             )
-        else:
+        elif env_config is not None:
             # TF_CONFIG from the environment (e.g. a Kubernetes TFJob): whoever set it
             # runs the other tasks; this process is the task TF_CONFIG names, and it
             # must be the chief, as the pipeline's Trainer must write the model.
@@ -107,14 +110,19 @@ class Executor(generic_executor.GenericExecutor):
             join_timeout = None
         try:
             cluster.run_task_process(
-                job, index, join_timeout, echo=lambda line: logging.info("[worker %s] %s", index, line)
+                job,
+                index,
+                join_timeout,
+                echo=lambda line: logging.info("[worker %s] %s", index, line),
             )
         finally:
             job.close()
             if not settings:
                 shutil.rmtree(job.path.parent, ignore_errors=True)
         # As GenericExecutor checks after run_fn (the chief wrote the real artifacts).
-        model_dir = path_utils.serving_model_dir(artifact_utils.get_single_uri(output_dict["model"]))
+        model_dir = path_utils.serving_model_dir(
+            artifact_utils.get_single_uri(output_dict["model"])
+        )
         if not fileio.exists(model_dir):
             raise RuntimeError(f"multi-worker training wrote no model to {model_dir}")
 

@@ -1,5 +1,7 @@
-"""``python -m components.distributed.training_process --job DIR --index N``: one worker's
-training process (see :func:`components.distributed.cluster.run_task_process`, which starts it).
+"""One worker's training process.
+
+``python -m components.distributed.training_process --job DIR --index N``, started by
+:func:`components.distributed.cluster.run_task_process`.
 
 The job is read before TensorFlow is imported, so a job this code cannot read fails
 in a second, and TensorFlow's first use in the process is creating the strategy.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from components.distributed import cluster
 

@@ -24,6 +24,8 @@ def skip_autograph_for_tf_keras() -> None:
     holds for ``keras`` (``tensorflow/python/autograph/core/config.py``).
     """
     rules = autograph_config.CONVERSION_RULES
-    if any(isinstance(rule, autograph_config.DoNotConvert) and rule.matches(TF_KERAS) for rule in rules):
+    if any(
+        isinstance(rule, autograph_config.DoNotConvert) and rule.matches(TF_KERAS) for rule in rules
+    ):
         return
     autograph_config.CONVERSION_RULES = (autograph_config.DoNotConvert(TF_KERAS), *rules)

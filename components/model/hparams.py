@@ -7,7 +7,8 @@ which must parse in well under Airflow's 30 s budget) reads it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 

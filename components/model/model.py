@@ -7,7 +7,7 @@ with ``tf_keras`` throughout.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import tf_keras as keras
 
@@ -64,9 +64,9 @@ def build_model(
         )
     for cross in spec.crosses:
         name = "_x_".join(cross)
-        crossed = keras.layers.HashedCrossing(
-            num_bins=hparams.cross_buckets, name=f"cross_{name}"
-        )(tuple(inputs[transformed_name(key)] for key in cross))
+        crossed = keras.layers.HashedCrossing(num_bins=hparams.cross_buckets, name=f"cross_{name}")(
+            tuple(inputs[transformed_name(key)] for key in cross)
+        )
         wide_logits.append(
             keras.layers.Flatten()(
                 keras.layers.Embedding(hparams.cross_buckets, units, name=f"wide_{name}")(crossed)

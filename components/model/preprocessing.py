@@ -7,7 +7,8 @@ and serving cannot skew.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft

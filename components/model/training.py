@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+
 # Not `tfx.v1`: it imports Google Cloud clients, ~10 s more start-up for each
 # multi-worker training process.
 from tfx.components.trainer.fn_args_utils import DataAccessor

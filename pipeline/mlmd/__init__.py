@@ -1,0 +1,1 @@
+"""ML Metadata: the connection and the one query layer every reader uses."""

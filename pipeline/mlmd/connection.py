@@ -11,8 +11,8 @@ import logging
 import os
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2

@@ -142,9 +142,10 @@ def build_dag(
     path = str(config_path or env.get(ENV_CONFIG) or DEFAULT_CONFIG)
     config: PipelineConfig = load_config(path)
     start = datetime.date.fromisoformat(env.get(ENV_START_DATE, "2026-11-01"))
+    retries = _int(env, ENV_RETRIES, 2)
     default_args = {
         "owner": "ml-platform",
-        "retries": _int(env, ENV_RETRIES, 2),
+        "retries": retries,
         "retry_delay": datetime.timedelta(seconds=_int(env, ENV_RETRY_DELAY, 300)),
         "retry_exponential_backoff": True,
         "max_retry_delay": datetime.timedelta(seconds=_int(env, ENV_MAX_RETRY_DELAY, 3600)),
@@ -171,7 +172,7 @@ def build_dag(
             python_callable=run_node,
             op_kwargs={"node_id": node_id, "config_path": path},
             # The gate's verdict on a span is deterministic: retrying cannot help.
-            **({"retries": 0} if node_id == nodes.DATA_GATE else {}),
+            retries=0 if node_id == nodes.DATA_GATE else retries,
             dag=dag,
         )
         for node_id in graph

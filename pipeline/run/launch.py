@@ -12,7 +12,7 @@ made a model. (TFX's own ``AirflowDagRunner`` uses the older launcher and record
 from __future__ import annotations
 
 import datetime
-from typing import Iterable
+from collections.abc import Iterable
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants

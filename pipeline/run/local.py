@@ -107,7 +107,10 @@ def _run_locked(
     report_path = run_dir(config, run_id) / REPORT_FILE
     # Executions a killed run left RUNNING become CANCELED/abandoned (run_owner).
     run_owner.reconcile(
-        mlmd.MetadataStore(connection), config.pipeline_name, run_id, config.outputs.pipeline_root
+        mlmd.MetadataStore(connection),
+        config.pipeline_name,
+        run_id,
+        str(config.outputs.pipeline_root),
     )
     backfilled: list[int] = []
     rejected: dict[int, str] = {}
@@ -217,7 +220,7 @@ def record_interruption(
     """
     store = mlmd.MetadataStore(connection or metadata.connection_config(config))
     return run_owner.cancel_own(
-        store, config.pipeline_name, run_owner.INTERRUPTED_REASON, config.outputs.pipeline_root
+        store, config.pipeline_name, run_owner.INTERRUPTED_REASON, str(config.outputs.pipeline_root)
     )
 
 

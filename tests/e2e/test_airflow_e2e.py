@@ -123,9 +123,12 @@ def test_dags_test_runs_every_task_and_pushes_the_first_model(
 ) -> None:
     output = first_day.stdout + first_day.stderr
     assert first_day.returncode == 0, output[-4000:]
-    states = {task: state for state, task in re.findall(
-        r"Marking task as (\w+)\. dag_id=clicks_pipeline, task_id=(\w+)", output
-    )}
+    states = {
+        task: state
+        for state, task in re.findall(
+            r"Marking task as (\w+)\. dag_id=clicks_pipeline, task_id=(\w+)", output
+        )
+    }
     assert states == {node: "SUCCESS" for node in nodes.UPSTREAM}
     assert len(stack.versions()) == 1
     (pushed,) = stack.store.get_artifacts_by_type("PushedModel")
@@ -139,8 +142,13 @@ def test_dags_test_runs_every_task_and_pushes_the_first_model(
 def backfilled(stack: Stack, first_day: subprocess.CompletedProcess[str]) -> Stack:
     assert first_day.returncode == 0
     result = stack.airflow(
-        "dags", "backfill", "-s", (DAY1 + datetime.timedelta(days=1)).isoformat(),
-        "-e", (DAY1 + datetime.timedelta(days=3)).isoformat(), DAG_ID,
+        "dags",
+        "backfill",
+        "-s",
+        (DAY1 + datetime.timedelta(days=1)).isoformat(),
+        "-e",
+        (DAY1 + datetime.timedelta(days=3)).isoformat(),
+        DAG_ID,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return stack
@@ -153,7 +161,8 @@ def test_backfill_processes_three_spans_in_order(backfilled: Stack) -> None:
     ]
     assert {r["state"] for r in runs} == {"success"}
     ingests = [
-        e for e in _node_executions(backfilled.store, nodes.EXAMPLE_GEN)
+        e
+        for e in _node_executions(backfilled.store, nodes.EXAMPLE_GEN)
         if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
     ]
     assert [_ingested_span(backfilled.store, e.id) for e in ingests] == [
@@ -190,8 +199,13 @@ def test_rerunning_a_date_pushes_nothing_new(backfilled: Stack) -> None:
     run = backfilled.store.get_contexts_by_type("pipeline_run")
     newest = max(run, key=lambda c: c.id)
     states = {
-        e.last_known_state for e in backfilled.store.get_executions_by_context(newest.id)
-        if not any(c.name.endswith(nodes.RESOLVERS) for c in backfilled.store.get_contexts_by_execution(e.id) if c.type == "node")
+        e.last_known_state
+        for e in backfilled.store.get_executions_by_context(newest.id)
+        if not any(
+            c.name.endswith(nodes.RESOLVERS)
+            for c in backfilled.store.get_contexts_by_execution(e.id)
+            if c.type == "node"
+        )
     }
     assert states == {metadata_store_pb2.Execution.CACHED}
     assert backfilled.versions() == before
@@ -203,7 +217,10 @@ def test_a_task_that_fails_once_is_retried_and_the_run_succeeds(backfilled: Stac
     day5 = DAY1 + datetime.timedelta(days=4)
     process = subprocess.Popen(
         [AIRFLOW, "dags", "test", DAG_ID, day5.isoformat()],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=backfilled.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=backfilled.env,
     )
     lines: list[str] = []
     landed = threading.Event()
@@ -225,7 +242,8 @@ def test_a_task_that_fails_once_is_retried_and_the_run_succeeds(backfilled: Stac
     assert "Marking task as SUCCESS. dag_id=clicks_pipeline, task_id=CsvExampleGen" in output
     assert "state=success" in output
     ingests = [
-        e for e in _node_executions(backfilled.store, nodes.EXAMPLE_GEN)
+        e
+        for e in _node_executions(backfilled.store, nodes.EXAMPLE_GEN)
         if e.last_known_state == metadata_store_pb2.Execution.COMPLETE
     ]
     assert _ingested_span(backfilled.store, ingests[-1].id) == _span(day5)

@@ -27,8 +27,9 @@ import select
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import tensorflow as tf
@@ -70,6 +71,7 @@ def _push(
         {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
         {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
     )
+
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

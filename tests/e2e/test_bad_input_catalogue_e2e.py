@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import ml_metadata as mlmd
 import pytest
@@ -36,7 +36,9 @@ def _span(day: datetime.date) -> int:
     return example_gen_utils.date_to_span_number(day.year, day.month, day.day)
 
 
-def _write(inject: tuple[str, ...] = (), drift: float = 0.0) -> Callable[[Path, datetime.date], None]:
+def _write(
+    inject: tuple[str, ...] = (), drift: float = 0.0
+) -> Callable[[Path, datetime.date], None]:
     def write(data: Path, day: datetime.date) -> None:
         clickgen.write_day(data, day, rows=ROWS, seed=SEED, drift=drift, inject=inject)
 
@@ -59,8 +61,12 @@ class Case:
 
 
 CATALOGUE: dict[str, Case] = {
-    "empty_file": Case(_write(("empty_file",)), 1, nodes.DATA_GATE, ("NO_DATA_IN_SPAN", "no examples"), False),
-    "header_only": Case(_write(("header_only",)), 1, nodes.DATA_GATE, ("NO_DATA_IN_SPAN", "no examples"), False),
+    "empty_file": Case(
+        _write(("empty_file",)), 1, nodes.DATA_GATE, ("NO_DATA_IN_SPAN", "no examples"), False
+    ),
+    "header_only": Case(
+        _write(("header_only",)), 1, nodes.DATA_GATE, ("NO_DATA_IN_SPAN", "no examples"), False
+    ),
     "span_directory_without_files": Case(_empty_dir, 2, None, ("has no file matching '*.csv'",)),
     "missing_column": Case(
         _write(("missing_column",)), 1, nodes.DATA_GATE, ("user_ctr: SCHEMA_MISSING_COLUMN",)
@@ -81,7 +87,11 @@ CATALOGUE: dict[str, Case] = {
         _write(("unseen_categories",)),
         1,
         nodes.DATA_GATE,
-        ("device: ENUM_TYPE_UNEXPECTED_STRING_VALUES", "smartwatch", "item_category: ENUM_TYPE_UNEXPECTED"),
+        (
+            "device: ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+            "smartwatch",
+            "item_category: ENUM_TYPE_UNEXPECTED",
+        ),
     ),
     "null_feature": Case(
         _write(("null_feature",)), 1, nodes.DATA_GATE, ("rating: FEATURE_TYPE_NOT_PRESENT",)
@@ -199,7 +209,9 @@ def _error(outcome: Outcome) -> str:
     return errors[0]
 
 
-def _executions_in_run(store: mlmd.MetadataStore, run_name: str) -> dict[str, metadata_store_pb2.Execution]:
+def _executions_in_run(
+    store: mlmd.MetadataStore, run_name: str
+) -> dict[str, metadata_store_pb2.Execution]:
     run = store.get_context_by_type_and_name("pipeline_run", run_name)
     return {
         c.name.split(".", 1)[1]: e
@@ -278,14 +290,16 @@ def test_bad_day_is_stopped_cleanly(catalogue: Catalogue, name: str) -> None:
         # The readable report is in the run's output directory too.
         report_path = Path(error.split("the report is in ", 1)[1].split(" and the full", 1)[0])
         report = report_path.read_text()
-        assert error[len("error: "):] in report
+        assert error[len("error: ") :] in report
         assert outcome.run_context in (report_path.parent / "report.html").read_text()
         if case.failed_node == nodes.DATA_GATE:
             if case.schema_anomaly or name == "drifted_day":
                 # The gate's full report: every compared feature's distance and threshold.
                 assert "Drift against span" in report
                 assert "region: drift L-infinity distance" in report
-            _assert_anomalies_recorded(store, executions[nodes.EXAMPLE_VALIDATOR], case.schema_anomaly)
+            _assert_anomalies_recorded(
+                store, executions[nodes.EXAMPLE_VALIDATOR], case.schema_anomaly
+            )
     # No model was trained from it.
     assert len(store.get_artifacts_by_type("Model")) >= catalogue.models_before
 

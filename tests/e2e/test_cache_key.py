@@ -85,8 +85,13 @@ def _cache_keys(root: Path, edited: str | None) -> dict[str, str]:
             handle.write("\n# an edit that changes no behaviour\n")
     env = {**os.environ, "PYTHONPATH": str(root)}
     result = subprocess.run(
-        [sys.executable, "-c", _CACHE_KEYS, str(root / "mlmd.sqlite"),
-         str(root / "pipeline/configs/clicks.yaml")],
+        [
+            sys.executable,
+            "-c",
+            _CACHE_KEYS,
+            str(root / "mlmd.sqlite"),
+            str(root / "pipeline/configs/clicks.yaml"),
+        ],
         # ``python -c`` puts the working directory first on sys.path: the copy's.
         cwd=root,
         env=env,
@@ -95,7 +100,7 @@ def _cache_keys(root: Path, edited: str | None) -> dict[str, str]:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("CACHE_KEYS "))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("CACHE_KEYS "))
     return json.loads(line.removeprefix("CACHE_KEYS "))
 
 
@@ -126,5 +131,7 @@ def test_editing_model_code_retrains(
 ) -> None:
     _copy_code(tmp_path)
     keys = _cache_keys(tmp_path, edited=edited)
-    assert keys["Transform"] != original_keys["Transform"], f"Transform cached after editing {edited}"
+    assert keys["Transform"] != original_keys["Transform"], (
+        f"Transform cached after editing {edited}"
+    )
     assert keys["Trainer"] != original_keys["Trainer"], f"Trainer cached after editing {edited}"

@@ -83,11 +83,15 @@ def _run_two(config_path: Path, env: dict[str, str], root: Path) -> Pair:
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=900)
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        )
     seconds = time.monotonic() - started
     for index, result in enumerate(results):
         (root / f"run{index}.out").write_text(result.stdout + "\n--- stderr\n" + result.stderr)
-    return Pair(load_config(config_path), config_path, env, results, [p.pid for p in processes], seconds)
+    return Pair(
+        load_config(config_path), config_path, env, results, [p.pid for p in processes], seconds
+    )
 
 
 def _node_states(store, run_id: str) -> dict[str, str]:
@@ -96,7 +100,9 @@ def _node_states(store, run_id: str) -> dict[str, str]:
     type_names = {t.id: t.name for t in store.get_execution_types()}
     states = {}
     for execution in store.get_executions_by_context(run.id):
-        (node,) = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        (node,) = [
+            c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"
+        ]
         state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
         if type_names[execution.type_id].endswith(".Resolver") and state == "COMPLETE":
             state = "RESOLVED"
@@ -114,10 +120,12 @@ def sqlite_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 def test_sqlite_runs_take_turns_and_the_database_stays_whole(sqlite_pair: Pair) -> None:
     pair = sqlite_pair
     assert [r.returncode for r in pair.results] == [0, 0], [r.stderr[-3000:] for r in pair.results]
-    waited = [i for i, r in enumerate(pair.results) if "Waiting for the ML Metadata lock" in r.stderr]
+    waited = [
+        i for i, r in enumerate(pair.results) if "Waiting for the ML Metadata lock" in r.stderr
+    ]
     assert len(waited) == 1, [r.stderr[-2000:] for r in pair.results]
     second, first = waited[0], 1 - waited[0]
-    (line,) = [l for l in pair.results[second].stderr.splitlines() if "Waiting for" in l]
+    (line,) = [x for x in pair.results[second].stderr.splitlines() if "Waiting for" in x]
     lock_file = f"{pair.config.outputs.metadata_path}{run_lock.LOCK_SUFFIX}"
     assert f"lock {lock_file}: held by run " in line
     assert f"(pid {pair.pids[first]} on host " in line
@@ -159,12 +167,16 @@ def test_a_run_or_rollback_told_not_to_wait_refuses_and_records_nothing(sqlite_p
     assert seconds < 30
     for result, what in ((refused, "run"), (rollback, "rollback")):
         assert result.returncode == 3, result.stderr
-        (paragraph,) = [l for l in result.stderr.splitlines() if l.strip()]
+        (paragraph,) = [x for x in result.stderr.splitlines() if x.strip()]
         assert paragraph.startswith(f"error: This {what} did not start: the ML Metadata lock ")
         assert f"held by run 2026-11-22T09:00:00.000001 (pid {os.getpid()} on host " in paragraph
         assert f"nothing was run or recorded by this {what}" in paragraph
     store = pair.store()
-    assert (len(store.get_executions()), len(store.get_contexts()), len(store.get_artifacts())) == before
+    assert (
+        len(store.get_executions()),
+        len(store.get_contexts()),
+        len(store.get_artifacts()),
+    ) == before
     assert sorted(runs_dir.iterdir()) == reports_before
 
 

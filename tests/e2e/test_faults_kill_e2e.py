@@ -42,8 +42,13 @@ def _env(root: Path) -> dict[str, str]:
 def _start(args: list[str], root: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            args, cwd=REPO, env=_env(root), stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            args,
+            cwd=REPO,
+            env=_env(root),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
 
@@ -51,7 +56,10 @@ def _wait_for(marker: Path, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + MARKER_TIMEOUT
     while not marker.exists():
         if process.poll() is not None:
-            pytest.fail(f"the run ended (exit {process.returncode}) before the pause:\n{log.read_text()[-4000:]}")
+            pytest.fail(
+                f"the run ended (exit {process.returncode}) before the pause:\n"
+                f"{log.read_text()[-4000:]}"
+            )
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail(f"no pause within {MARKER_TIMEOUT:.0f} s:\n{log.read_text()[-4000:]}")
@@ -95,7 +103,9 @@ def _assert_served_complete(config) -> list[str]:
 
 
 def _runs_table(root: Path) -> str:
-    result = run_cli(["runs", "--data-root", str(root / "data"), "--output-root", str(root / "out")])
+    result = run_cli(
+        ["runs", "--data-root", str(root / "data"), "--output-root", str(root / "out")]
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -123,13 +133,26 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
 
     # Components that run an executor, in the order LocalDagRunner launches them.
     executed = [
-        nodes.EXAMPLE_GEN, nodes.SCHEMA_GEN, nodes.STATISTICS_GEN, nodes.EXAMPLE_VALIDATOR,
-        nodes.DATA_GATE, nodes.TRANSFORM, nodes.TRAINER, nodes.TFLITE_CONVERTER,
-        nodes.EVALUATOR, nodes.PUSHER,
+        nodes.EXAMPLE_GEN,
+        nodes.SCHEMA_GEN,
+        nodes.STATISTICS_GEN,
+        nodes.EXAMPLE_VALIDATOR,
+        nodes.DATA_GATE,
+        nodes.TRANSFORM,
+        nodes.TRAINER,
+        nodes.TFLITE_CONVERTER,
+        nodes.EVALUATOR,
+        nodes.PUSHER,
     ]
     kills = [
-        nodes.EXAMPLE_GEN, nodes.SCHEMA_GEN, nodes.STATISTICS_GEN, nodes.EXAMPLE_VALIDATOR,
-        nodes.TRANSFORM, nodes.TRAINER, nodes.EVALUATOR, RENAME_POINT,
+        nodes.EXAMPLE_GEN,
+        nodes.SCHEMA_GEN,
+        nodes.STATISTICS_GEN,
+        nodes.EXAMPLE_VALIDATOR,
+        nodes.TRANSFORM,
+        nodes.TRAINER,
+        nodes.EVALUATOR,
+        RENAME_POINT,
     ]
     finished: set[str] = set()  # nodes some earlier run completed (cacheable now)
     previous = None  # (run id, node id, execution id) of the last killed execution
@@ -150,7 +173,9 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
         for node in executed[: executed.index(upto)]:
             want = Execution.CACHED if node in finished else Execution.COMPLETE
             got = executions[node].last_known_state
-            assert got == want, f"{node}: {Execution.State.Name(got)}, want {Execution.State.Name(want)}"
+            assert got == want, (
+                f"{node}: {Execution.State.Name(got)}, want {Execution.State.Name(want)}"
+            )
         finished.update(executed[: executed.index(upto)])
 
     for point in kills:
@@ -159,7 +184,9 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
         log = tmp_path / f"run-{point}.log"
         begin = time.monotonic()
         process = _start(
-            [python, "-m", "tests.support.fault_runner", point, str(marker), "--", "run"], tmp_path, log
+            [python, "-m", "tests.support.fault_runner", point, str(marker), "--", "run"],
+            tmp_path,
+            log,
         )
         _wait_for(marker, process, log)
         os.killpg(process.pid, signal.SIGKILL)
@@ -190,7 +217,9 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
     log = tmp_path / "make-run.log"
     hooked = f"{python} -m tests.support.fault_runner {RENAME_POINT} {marker} --"
     # -o venv: the venv exists (the suite runs in it); make must not re-sync it.
-    process = _start(["make", "--no-print-directory", "-o", "venv", "run", f"VPY={hooked}"], tmp_path, log)
+    process = _start(
+        ["make", "--no-print-directory", "-o", "venv", "run", f"VPY={hooked}"], tmp_path, log
+    )
     _wait_for(marker, process, log)
     # The stale staging dir of the killed push was removed when this push started.
     assert not (config.push_dir / staging[0]).exists()
@@ -209,7 +238,9 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
     check_reused(executions, nodes.PUSHER)
     pusher = executions[nodes.PUSHER]
     assert pusher.last_known_state == Execution.CANCELED
-    assert pusher.custom_properties[run_owner.INTERRUPTED].string_value == run_owner.INTERRUPTED_REASON
+    assert (
+        pusher.custom_properties[run_owner.INTERRUPTED].string_value == run_owner.INTERRUPTED_REASON
+    )
     assert _served(config) == []  # nothing pushed, no staging dir left
     line = _run_line(_runs_table(tmp_path), context.name)
     assert " interrupted " in line and f"interrupted in {nodes.PUSHER}" in line, line
@@ -226,11 +257,17 @@ def test_kill_at_every_component_then_ctrl_c_in_make_run(tmp_path: Path) -> None
     assert len(_assert_served_complete(config)) == 1
     assert [n for n in _served(config) if n.startswith(".")] == []
     unfinished = [
-        e.id for e in store.get_executions() if e.last_known_state in (Execution.NEW, Execution.RUNNING)
+        e.id
+        for e in store.get_executions()
+        if e.last_known_state in (Execution.NEW, Execution.RUNNING)
     ]
     assert unfinished == []
     table = _runs_table(tmp_path)
     statuses = [line.split()[3] for line in table.splitlines()[2:] if not line.startswith(" ")]
-    assert sorted(statuses) == sorted(["abandoned"] * len(kills) + ["interrupted", "succeeded"]), table
-    print(f"\nkill timings (start to kill): {timings}; SIGINT to make exit: {sigint_to_exit} s; "
-          f"total {time.monotonic() - started:.0f} s")
+    assert sorted(statuses) == sorted(["abandoned"] * len(kills) + ["interrupted", "succeeded"]), (
+        table
+    )
+    print(
+        f"\nkill timings (start to kill): {timings}; SIGINT to make exit: {sigint_to_exit} s; "
+        f"total {time.monotonic() - started:.0f} s"
+    )

@@ -90,7 +90,8 @@ def _last_run_outputs(
         if c.type == "node" and c.name.split(".", 1)[1] == node_id
     ]
     events = [
-        e for e in store.get_events_by_execution_ids([execution.id])
+        e
+        for e in store.get_events_by_execution_ids([execution.id])
         if e.type == metadata_store_pb2.Event.OUTPUT
     ]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}

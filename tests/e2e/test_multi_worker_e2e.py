@@ -74,14 +74,30 @@ def multi_worker(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) ->
     config = load_config(config_path)
     assert config.outputs.metadata_path == store_copy
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_") and k != "TF_CONFIG"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_") and k != "TF_CONFIG"
+    }
     worker_log = root / "train-worker.log"
     started = time.monotonic()
     with open(worker_log, "w", encoding="utf-8") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "train-worker", "--config", str(config_path),
-             "--index", "1", "--timeout", "180"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "train-worker",
+                "--config",
+                str(config_path),
+                "--index",
+                "1",
+                "--timeout",
+                "180",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         try:
             summary = run(config)
@@ -91,7 +107,11 @@ def multi_worker(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) ->
                 worker.kill()
                 worker.wait()
     return MultiWorkerRun(
-        config, summary, worker_code, worker_log.read_text(encoding="utf-8"), time.monotonic() - started
+        config,
+        summary,
+        worker_code,
+        worker_log.read_text(encoding="utf-8"),
+        time.monotonic() - started,
     )
 
 
@@ -154,11 +174,16 @@ def test_only_the_chief_writes_the_model(multi_worker: MultiWorkerRun) -> None:
     # TensorBoard names each event file after the process that wrote it.
     events = list(run_uri.rglob("events.out.tfevents.*"))
     assert events
-    writers = {int(re.fullmatch(r"events\.out\.tfevents\.\d+\..+\.(\d+)\.\d+\.v2", p.name)[1]) for p in events}
+    writers = {
+        int(re.fullmatch(r"events\.out\.tfevents\.\d+\..+\.(\d+)\.\d+\.v2", p.name)[1])
+        for p in events
+    }
     assert writers == {chief}, (writers, chief, worker)
     # Worker 1 saved its copy (MultiWorkerMirroredStrategy needs every worker to) in
     # a scratch directory that it removed.
-    scratch = re.search(r"Model written to (\S+)/model/0/Format-Serving", multi_worker.worker_output)
+    scratch = re.search(
+        r"Model written to (\S+)/model/0/Format-Serving", multi_worker.worker_output
+    )
     assert scratch, multi_worker.worker_output[-3000:]
     assert model_uri not in Path(scratch.group(1)).parents
     assert not Path(scratch.group(1)).exists()

@@ -92,7 +92,11 @@ def test_runs_and_diff(clicks_runs: Runs, capsys: pytest.CaptureFixture[str]) ->
     assert records[clicks_runs.first.run_id]["status"] == "succeeded"
 
     code, out, _ = _main(
-        capsys, "diff", *_args(root, clicks_runs), clicks_runs.first.run_id, clicks_runs.new_span.run_id
+        capsys,
+        "diff",
+        *_args(root, clicks_runs),
+        clicks_runs.first.run_id,
+        clicks_runs.new_span.run_id,
     )
     assert code == 0
     assert "spans added:" in out and "code version: same" in out

@@ -64,7 +64,9 @@ def test_list_runs_shows_the_backfill_and_the_three_runs_newest_first(
     assert validation[0].status == "succeeded"
     assert validation[0].stopped_by is None and validation[0].blessed is None
     assert [r.run_id for r in main] == [
-        clicks_runs.new_span.run_id, clicks_runs.rerun.run_id, clicks_runs.first.run_id
+        clicks_runs.new_span.run_id,
+        clicks_runs.rerun.run_id,
+        clicks_runs.first.run_id,
     ]
     # Newest first overall, by start time.
     assert [r.started for r in listed] == sorted((r.started for r in listed), reverse=True)

@@ -126,9 +126,7 @@ def test_lineage_of_unknown_version_is_a_lookup_error(clicks_runs: Runs) -> None
         lineage(_store(clicks_runs.config), clicks_runs.config, "123")
 
 
-def test_rollback_republishes_atomically_and_records_it(
-    clicks_runs: Runs, tmp_path: Path
-) -> None:
+def test_rollback_republishes_atomically_and_records_it(clicks_runs: Runs, tmp_path: Path) -> None:
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline.mlmd.queries import custom
@@ -232,9 +230,7 @@ def _record_unblessed_push(store: mlmd.MetadataStore, config: PipelineConfig, ve
     )
 
 
-def test_rollback_refuses_unknown_and_unblessed_versions(
-    clicks_runs: Runs, tmp_path: Path
-) -> None:
+def test_rollback_refuses_unknown_and_unblessed_versions(clicks_runs: Runs, tmp_path: Path) -> None:
     config = _copy(clicks_runs, tmp_path)
     store = _store(config)
     served = _served(clicks_runs)

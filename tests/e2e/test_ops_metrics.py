@@ -43,9 +43,13 @@ def test_metrics_describe_the_runs_spans_and_served_model(clicks_runs: Runs) -> 
 
     gate = {int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_data_gate_passed"]}
     assert len(gate) == 3 and set(gate.values()) == {1.0}
-    anomalies = {int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_anomalous_features"]}
+    anomalies = {
+        int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_anomalous_features"]
+    }
     assert set(anomalies) == set(gate) and set(anomalies.values()) == {0.0}
-    drifted = {int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_drifted_features"]}
+    drifted = {
+        int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_drifted_features"]
+    }
     # The first span has nothing to drift from; the later ones were measured.
     assert set(drifted) == set(sorted(gate)[1:]) and set(drifted.values()) == {0.0}
 
@@ -61,13 +65,30 @@ def test_metrics_served_over_http_and_as_a_textfile(clicks_runs: Runs, tmp_path:
     textfile = tmp_path / "clicks.prom"
     subprocess.run(
         [sys.executable, "-m", "pipeline", "metrics", *args, "--textfile", str(textfile)],
-        check=True, cwd=REPO, capture_output=True, timeout=300,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
     )
     assert "tfx_pipeline_served_version" in _samples(textfile.read_text())
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "metrics", *args, "--serve", "--port", "0", "--addr", "127.0.0.1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "metrics",
+            *args,
+            "--serve",
+            "--port",
+            "0",
+            "--addr",
+            "127.0.0.1",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         line = server.stdout.readline()

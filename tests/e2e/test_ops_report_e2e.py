@@ -28,9 +28,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scr
 WINDOW_SIZE = "1200,2400"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-pytestmark = pytest.mark.requires_root(
-    "installs Chromium with apt-get", unless_on_path="chromium"
-)
+pytestmark = pytest.mark.requires_root("installs Chromium with apt-get", unless_on_path="chromium")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +68,9 @@ def _text(fragment: str) -> str:
 
 
 def _row(dom: str, row_id: str) -> str:
-    match = re.search(rf'<tr[^>]*\bid="{re.escape(html.escape(row_id))}"[^>]*>(.*?)</tr>', dom, re.S)
+    match = re.search(
+        rf'<tr[^>]*\bid="{re.escape(html.escape(row_id))}"[^>]*>(.*?)</tr>', dom, re.S
+    )
     assert match, f"no row {row_id!r} on the page"
     return _text(match.group(1))
 

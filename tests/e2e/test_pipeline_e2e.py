@@ -64,7 +64,9 @@ def test_first_run_backfills_the_window_once(runs: Runs) -> None:
     assert runs.new_span.backfilled_spans == ()
     store = metadata.open_store(runs.config)
     (validation_run,) = [
-        c for c in store.get_contexts_by_type("pipeline_run") if c.name.endswith(f"-validate-{_span(START)}")
+        c
+        for c in store.get_contexts_by_type("pipeline_run")
+        if c.name.endswith(f"-validate-{_span(START)}")
     ]
     executed = {
         c.name.split(".", 1)[1]: e.last_known_state
@@ -103,11 +105,17 @@ def _serialized_examples(csv_path: Path, count: int) -> list[bytes]:
             feature = {}
             for key, value in row.items():
                 if key in ints:
-                    feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+                    feature[key] = tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[int(value)])
+                    )
                 elif key in floats:
-                    feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+                    feature[key] = tf.train.Feature(
+                        float_list=tf.train.FloatList(value=[float(value)])
+                    )
                 else:
-                    feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+                    feature[key] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[value.encode()])
+                    )
             examples.append(
                 tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
             )
@@ -159,9 +167,7 @@ def test_metadata_links_pushed_model_back_to_its_training_examples(runs: Runs) -
     store = metadata.open_store(runs.config)
     pusher = runs.first.node(topology.PUSHER).execution_id
     pushed = [
-        a
-        for a in store.get_artifacts_by_type("PushedModel")
-        if _producer(store, a.id) == pusher
+        a for a in store.get_artifacts_by_type("PushedModel") if _producer(store, a.id) == pusher
     ]
     assert len(pushed) == 1
     assert pushed[0].custom_properties["pushed_destination"].string_value == (
@@ -176,7 +182,10 @@ def test_metadata_links_pushed_model_back_to_its_training_examples(runs: Runs) -
     transform = {_producer(store, a.id) for a in transformed}
     assert transform == {runs.first.node(topology.TRANSFORM).execution_id}
     raw = _inputs(store, transform.pop(), "examples")
-    assert {a.custom_properties["span"].int_value for a in raw} == {_span(START), _span(START + datetime.timedelta(days=1))}
+    assert {a.custom_properties["span"].int_value for a in raw} == {
+        _span(START),
+        _span(START + datetime.timedelta(days=1)),
+    }
     assert {_producer(store, a.id) for a in raw} <= {
         e.id
         for e in store.get_executions()
@@ -194,8 +203,13 @@ def test_rerun_without_new_data_executes_and_pushes_nothing_new(runs: Runs) -> N
 
 def test_new_span_is_trained_and_evaluated_against_the_previous_model(runs: Runs) -> None:
     states = {node.node_id: node.state for node in runs.new_span.nodes}
-    for component in (topology.EXAMPLE_GEN, topology.STATISTICS_GEN, topology.TRANSFORM,
-                      topology.TRAINER, topology.EVALUATOR):
+    for component in (
+        topology.EXAMPLE_GEN,
+        topology.STATISTICS_GEN,
+        topology.TRANSFORM,
+        topology.TRAINER,
+        topology.EVALUATOR,
+    ):
         assert states[component] == "ran", states
     assert states[topology.SCHEMA_GEN] == "cached"
     assert runs.new_span.model_uri != runs.first.model_uri
@@ -239,6 +253,10 @@ def test_every_run_writes_its_text_and_html_reports(runs: Runs) -> None:
 
     for summary in (runs.first, runs.rerun, runs.new_span):
         directory = run_dir(runs.config, summary.run_id)
-        assert (directory / REPORT_FILE).read_text().startswith(f"Pipeline 'clicks', run {summary.run_id}")
+        assert (
+            (directory / REPORT_FILE)
+            .read_text()
+            .startswith(f"Pipeline 'clicks', run {summary.run_id}")
+        )
         page = (directory / HTML_REPORT_FILE).read_text()
         assert summary.run_id in page and "<svg" in page

@@ -24,12 +24,21 @@ def test_wine_multiclass_pipeline_runs_blesses_and_serves(repo: Path, tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
     result = subprocess.run(
         [
-            sys.executable, "-m", "pipeline", "run",
-            "--config", str(config_path),
-            "--data-root", str(tmp_path / "data"),
-            "--output-root", str(tmp_path / "out"),
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--config",
+            str(config_path),
+            "--data-root",
+            str(tmp_path / "data"),
+            "--output-root",
+            str(tmp_path / "out"),
         ],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -46,7 +55,9 @@ def test_wine_multiclass_pipeline_runs_blesses_and_serves(repo: Path, tmp_path: 
     # TFLite on a multiclass model: measured with the gate metric (accuracy), pushed.
     assert re.search(
         rf"^TFLite: .*SparseCategoricalAccuracy float [\d.]+, TFLite [\d.]+, delta .*"
-        rf"-> pushed as {re.escape(str(pushed))}/model.tflite\.$", out, re.M
+        rf"-> pushed as {re.escape(str(pushed))}/model.tflite\.$",
+        out,
+        re.M,
     ), out
     assert (pushed / "model.tflite").is_file()
 

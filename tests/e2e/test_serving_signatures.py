@@ -120,17 +120,30 @@ def test_rest_row_format_requests_as_tf_serving_receives_them(
 
 def test_rest_decoding_rejects_what_tf_serving_rejects(loaded: Any) -> None:
     signatures = loaded.signatures
-    good = {"price": 9.34, "rating": 4.5, "position": 11, "user_ctr": 0.3, "item_ctr": 0.1,
-            "purchase_quantity": 1, "device": "tablet", "region": "eu",
-            "item_category": "grocery", "hour": 13}
+    good = {
+        "price": 9.34,
+        "rating": 4.5,
+        "position": 11,
+        "user_ctr": 0.3,
+        "item_ctr": 0.1,
+        "purchase_quantity": 1,
+        "device": "tablet",
+        "region": "eu",
+        "item_category": "grocery",
+        "hour": 13,
+    }
     with pytest.raises(tf_serving_rest.RestRequestError, match="expected an integer"):
         tf_serving_rest.to_tensors(
             {"signature_name": RAW_SIGNATURE, "instances": [{**good, "hour": 13.5}]}, signatures
         )
     with pytest.raises(tf_serving_rest.RestRequestError, match="missing inputs \\['price'\\]"):
         incomplete = {k: v for k, v in good.items() if k != "price"}
-        tf_serving_rest.to_tensors({"signature_name": RAW_SIGNATURE, "instances": [incomplete]}, signatures)
-    with pytest.raises(tf_serving_rest.RestRequestError, match="b64 object decodes only to DT_STRING"):
+        tf_serving_rest.to_tensors(
+            {"signature_name": RAW_SIGNATURE, "instances": [incomplete]}, signatures
+        )
+    with pytest.raises(
+        tf_serving_rest.RestRequestError, match="b64 object decodes only to DT_STRING"
+    ):
         tf_serving_rest.to_tensors(
             {"signature_name": RAW_SIGNATURE, "instances": [{**good, "hour": {"b64": "MTM="}}]},
             signatures,
@@ -161,7 +174,10 @@ def test_saved_model_cli_shows_the_inputs_the_readme_example_sends(
     cli = Path(sys.executable).with_name("saved_model_cli")
     show = subprocess.run(
         [str(cli), "show", "--dir", str(pushed_dir), "--all"],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     ).stdout
     raw_inputs = _cli_inputs(show, RAW_SIGNATURE)
     assert _cli_inputs(show, SERVING_SIGNATURE) == {"examples": "DT_STRING"}

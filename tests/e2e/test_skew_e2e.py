@@ -25,7 +25,10 @@ DAY = datetime.date(2026, 11, 1)
 def _config(tmp_path: Path) -> PipelineConfig:
     config = with_env_overrides(
         load_config(DEFAULT_CONFIG),
-        {"PIPELINE_DATA_ROOT": str(tmp_path / "data"), "PIPELINE_OUTPUT_ROOT": str(tmp_path / "out")},
+        {
+            "PIPELINE_DATA_ROOT": str(tmp_path / "data"),
+            "PIPELINE_OUTPUT_ROOT": str(tmp_path / "out"),
+        },
     )
     return dataclasses.replace(
         config,
@@ -67,7 +70,9 @@ def test_serving_skew_blocks_with_distance_and_threshold(tmp_path: Path) -> None
     # The first day has no earlier span: no drift, only skew.
     assert "drift" not in message
 
-    reports = sorted((tmp_path / "out").rglob("data_gate_report.txt"), key=lambda p: int(p.parent.name))
+    reports = sorted(
+        (tmp_path / "out").rglob("data_gate_report.txt"), key=lambda p: int(p.parent.name)
+    )
     report = reports[-1].read_text()
     assert "Skew against serving data" in report
     assert "Drift against nothing (no earlier span has passed the gate)" in report

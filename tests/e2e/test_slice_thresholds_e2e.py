@@ -148,9 +148,11 @@ def test_normal_models_pass_the_configured_device_floor(clicks_runs: Runs) -> No
     for run, candidate in ((clicks_runs.first, ""), (clicks_runs.new_span, "candidate")):
         gate = run.model_gate
         assert gate is not None and gate.blessed and run.pushed
-        values = _device_values(_evaluator_artifacts(clicks_runs.config, run)["out:evaluation"][0].uri)
+        values = _device_values(
+            _evaluator_artifacts(clicks_runs.config, run)["out:evaluation"][0].uri
+        )
         assert [check.slice for check in gate.slices] == [f"device={d}" for d in DEVICES]
-        for device, check in zip(DEVICES, gate.slices):
+        for device, check in zip(DEVICES, gate.slices, strict=True):
             assert check.spec == "device=*"
             assert check.value == pytest.approx(values[device][("auc", candidate, False)])
             assert check.lower_bound == pytest.approx(entry.lower_bound)
@@ -199,7 +201,7 @@ def test_a_model_under_one_devices_floor_is_not_blessed(
     assert "Not blessed, not pushed" in text.splitlines()[0]
     # The HTML run report's gate section has the same verdict in its slice table.
     table = render_gate(gate, blessed)
-    row = table[table.index(f"<td>device={worst}</td><td>device={worst}</td>"):]
+    row = table[table.index(f"<td>device={worst}</td><td>device={worst}</td>") :]
     assert row[: row.index("</tr>")].count('class="fail">FAIL') == 1
 
 
@@ -226,8 +228,8 @@ def test_per_device_tolerance_against_the_baseline(
     assert check.baseline_value == pytest.approx(devices[worst][("auc", "baseline", False)])
     assert check.allowed_change == pytest.approx(-tight) and check.change_passed is False
     assert check.value_passed is None  # no floor in this entry
-    assert (
-        f"change {change[worst]:+.4f} < allowed {-tight:+.4f} -> FAIL" in format_gate(gate, pushed=False)
+    assert f"change {change[worst]:+.4f} < allowed {-tight:+.4f} -> FAIL" in format_gate(
+        gate, pushed=False
     )
 
     # The same model with a tolerance that covers the drop is blessed.
@@ -242,7 +244,9 @@ def test_a_threshold_on_a_slice_with_no_examples_fails_the_gate(
     tmp_path: Path, clicks_runs: Runs, last_evaluation: dict[str, list[Any]]
 ) -> None:
     # TFMA counts a threshold whose slice it never saw as a missing slice.
-    config = _config(tmp_path, clicks_runs, [{"slice": {"device": "smartwatch"}, "lower_bound": 0.5}])
+    config = _config(
+        tmp_path, clicks_runs, [{"slice": {"device": "smartwatch"}, "lower_bound": 0.5}]
+    )
     blessed, gate = _evaluate(config, last_evaluation, tmp_path / "run", baseline=False)
     assert not blessed
     assert gate.value_passed is True and gate.slices == ()
@@ -267,7 +271,9 @@ def test_tfma_min_slice_size_would_veto_on_every_small_slice(
     # TFMA fails every threshold on every slice it hid, even reporting-only slices
     # and the overall floor: "Metric not found".
     assert any(
-        f.startswith(f"device={smallest} slice: auc (candidate) violates value_threshold "
-                     "{ lower_bound { value: 0.65 } }: Metric not found")
+        f.startswith(
+            f"device={smallest} slice: auc (candidate) violates value_threshold "
+            "{ lower_bound { value: 0.65 } }: Metric not found"
+        )
         for f in gate.failures
     ), gate.failures

@@ -107,11 +107,16 @@ def test_without_constant_asset_paths_the_vocabularies_are_never_loaded(model_di
         RAW_SIGNATURE
     )
     row = {
-        "price": np.array([9.34], np.float32), "rating": np.array([4.5], np.float32),
-        "position": np.array([11]), "user_ctr": np.array([0.3], np.float32),
-        "item_ctr": np.array([0.1], np.float32), "purchase_quantity": np.array([1]),
-        "device": np.array([b"tablet"]), "region": np.array([b"eu"]),
-        "item_category": np.array([b"grocery"]), "hour": np.array([13]),
+        "price": np.array([9.34], np.float32),
+        "rating": np.array([4.5], np.float32),
+        "position": np.array([11]),
+        "user_ctr": np.array([0.3], np.float32),
+        "item_ctr": np.array([0.1], np.float32),
+        "purchase_quantity": np.array([1]),
+        "device": np.array([b"tablet"]),
+        "region": np.array([b"eu"]),
+        "item_category": np.array([b"grocery"]),
+        "hour": np.array([13]),
     }
     with pytest.raises(RuntimeError, match="hashtable need to be initialized"):
         runner(**row)
@@ -184,12 +189,19 @@ def test_a_delta_over_the_bound_refuses_tflite_but_the_savedmodel_is_pushed(
     tflite.TFLiteConverter.EXECUTOR_SPEC.executor_class().Do(
         {"model": [model_artifact], "examples": [examples]},
         {"tflite_model": [converted]},
-        {"label_key": spec.label, "gate_metric": "AUC", "max_metric_delta": 0.0, "code_version": ""},
+        {
+            "label_key": spec.label,
+            "gate_metric": "AUC",
+            "max_metric_delta": 0.0,
+            "code_version": "",
+        },
     )
     assert converted.get_int_custom_property("quantized_weights") > 0
     delta = converted.get_float_custom_property("delta")
-    print(f"\nquantized model: delta {delta:+.6f}, "
-          f"{converted.get_int_custom_property('size_bytes')} bytes")
+    print(
+        f"\nquantized model: delta {delta:+.6f}, "
+        f"{converted.get_int_custom_property('size_bytes')} bytes"
+    )
     assert delta != 0
     assert converted.get_int_custom_property("within_bound") == 0
     reason = converted.get_string_custom_property("reason")

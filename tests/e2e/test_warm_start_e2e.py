@@ -82,7 +82,7 @@ def test_a_changed_shape_starts_fresh_and_names_the_variable(
     decision = warm_start(model, _serving_dir(runs.new_span.model_uri))
     assert not decision.warm_started
     assert decision.reason.startswith("started fresh: deep_0/kernel has shape (22, 8) now but")
-    for weight, value in zip(model.weights, before):
+    for weight, value in zip(model.weights, before, strict=True):
         np.testing.assert_array_equal(weight.numpy(), value)
 
 

@@ -26,7 +26,10 @@ def compose(repo: Path) -> dict:
     binary = ensure_debian_package("docker-compose", "docker-compose")
     result = subprocess.run(
         [binary, "-f", "docker-compose.yml", "--env-file", ".env.example", "config"],
-        cwd=repo, capture_output=True, text=True, timeout=120,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -72,16 +75,26 @@ def test_tf_serving_reads_the_pushers_directory(compose: dict, repo: Path) -> No
     assert volume_at(services["airflow-scheduler"], scheduler_env["PIPELINE_SERVING_DIR"]) == (
         volume_at(services["serving"], serving_env["MODEL_BASE_PATH"])
     )
-    default = config.load_config(repo / scheduler_env["PIPELINE_CONFIG"].removeprefix("/opt/pipeline/"))
+    default = config.load_config(
+        repo / scheduler_env["PIPELINE_CONFIG"].removeprefix("/opt/pipeline/")
+    )
     assert serving_env["MODEL_NAME"] == default.model_name
 
 
 def test_environment_names_match_what_the_code_reads(compose: dict) -> None:
     read_by_code = {
-        config.ENV_DATA_ROOT, config.ENV_OUTPUT_ROOT, config.ENV_SERVING_DIR,
-        config.ENV_METADATA_PATH, *metadata.MYSQL_ENV, airflow_dag.ENV_CONFIG,
-        airflow_dag.ENV_START_DATE, airflow_dag.ENV_SCHEDULE, airflow_dag.ENV_CATCHUP,
-        airflow_dag.ENV_RETRIES, airflow_dag.ENV_RETRY_DELAY, airflow_dag.ENV_MAX_RETRY_DELAY,
+        config.ENV_DATA_ROOT,
+        config.ENV_OUTPUT_ROOT,
+        config.ENV_SERVING_DIR,
+        config.ENV_METADATA_PATH,
+        *metadata.MYSQL_ENV,
+        airflow_dag.ENV_CONFIG,
+        airflow_dag.ENV_START_DATE,
+        airflow_dag.ENV_SCHEDULE,
+        airflow_dag.ENV_CATCHUP,
+        airflow_dag.ENV_RETRIES,
+        airflow_dag.ENV_RETRY_DELAY,
+        airflow_dag.ENV_MAX_RETRY_DELAY,
     }
     for name in AIRFLOW_SERVICES:
         env = _env(compose["services"][name])

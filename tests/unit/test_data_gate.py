@@ -104,7 +104,9 @@ def test_config_limits_follow_feature_kinds() -> None:
     assert LIMITS["rating"] == ("jensen_shannon", 0.1)
     assert LIMITS["hour"][0] == "jensen_shannon"
     assert LIMITS["device"] == ("l_infinity", 0.1)
-    custom = DistanceThresholds(jensen_shannon=0.2, l_infinity=None, features={"device": 0.3, "price": None})
+    custom = DistanceThresholds(
+        jensen_shannon=0.2, l_infinity=None, features={"device": 0.3, "price": None}
+    )
     limits = custom.for_features(CONFIG.features)
     assert limits["device"] == ("l_infinity", 0.3)
     assert "price" not in limits and "region" not in limits
@@ -131,8 +133,11 @@ def test_a_drifted_day_blocks_with_distance_and_threshold() -> None:
     assert "COMPARATOR_L_INFTY_HIGH" in {k for f in found for k in f.kinds}
     assert "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH" in {k for f in found for k in f.kinds}
     text = report(20760, found, distances, {"drift": "span 20759"})
-    assert "has %d blocking problems" % len(found) in text
-    assert f"device: drift L-infinity distance {exceeded['device'].value:.4f} > threshold 0.1000" in text
+    assert f"has {len(found)} blocking problems" in text
+    assert (
+        f"device: drift L-infinity distance {exceeded['device'].value:.4f} > threshold 0.1000"
+        in text
+    )
     # Every compared feature is listed with its distance, within limits or not.
     assert all(f"  {d.line()}" in text for d in distances)
 

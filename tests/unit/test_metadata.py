@@ -24,7 +24,9 @@ def config(tmp_path: Path):
     loaded = load_config(DEFAULT_CONFIG)
     return dataclasses.replace(
         loaded,
-        outputs=OutputsConfig(tmp_path / "root", tmp_path / "md" / "m.sqlite", tmp_path / "serving"),
+        outputs=OutputsConfig(
+            tmp_path / "root", tmp_path / "md" / "m.sqlite", tmp_path / "serving"
+        ),
     )
 
 

@@ -90,7 +90,9 @@ def test_workers_only_with_multi_worker_mirrored(tmp_path: Path, strategy: str) 
     def mutate(raw: dict[str, Any]) -> None:
         raw["training"] = {"distribution_strategy": strategy, "workers": ["a:1", "b:2"]}
 
-    expect_config_error(write_config(tmp_path, mutate), "training.workers", strategy, "multi_worker_mirrored")
+    expect_config_error(
+        write_config(tmp_path, mutate), "training.workers", strategy, "multi_worker_mirrored"
+    )
 
 
 @pytest.mark.parametrize("timeout", [0, -5, "soon", True])
@@ -243,7 +245,9 @@ def _trainer(config: PipelineConfig):
 
 
 def test_trainer_uses_the_multi_worker_executor(tmp_path: Path) -> None:
-    config = load_config(_mw_config(tmp_path, ["127.0.0.1:7001", "127.0.0.1:7002"], join_timeout_seconds=30))
+    config = load_config(
+        _mw_config(tmp_path, ["127.0.0.1:7001", "127.0.0.1:7002"], join_timeout_seconds=30)
+    )
     trainer = _trainer(config)
     assert trainer.executor_spec.executor_class is Executor
     custom = json.loads(trainer.exec_properties["custom_config"])
@@ -402,10 +406,15 @@ def test_train_worker_gives_up_after_timeout(
 ) -> None:
     monkeypatch.delenv("PIPELINE_OUTPUT_ROOT", raising=False)
     path = _mw_config(tmp_path, ["127.0.0.1:7001", "127.0.0.1:7002"])
-    assert cli.main(["train-worker", "--config", str(path), "--index", "1", "--timeout", "0.5"]) == 1
+    assert (
+        cli.main(["train-worker", "--config", str(path), "--index", "1", "--timeout", "0.5"]) == 1
+    )
     captured = capsys.readouterr()
     jobs = tmp_path / "out" / "pipelines" / "clicks" / "distributed_jobs"
-    assert f"Worker 1 of 2 (127.0.0.1:7002): waiting up to 0 s for a training job in {jobs}" in captured.out
+    assert (
+        f"Worker 1 of 2 (127.0.0.1:7002): waiting up to 0 s for a training job in {jobs}"
+        in captured.out
+    )
     assert f"no open training job appeared in {jobs} within 0 s" in captured.err
 
 

@@ -56,8 +56,17 @@ def test_format_runs_is_a_fixed_width_table_with_reasons_under_their_run() -> No
     )
     lines = text.splitlines()
     assert lines[0].split() == [
-        "run", "id", "started", "(UTC)", "seconds", "status", "spans", "blessed", "pushed",
-        "stopped", "by",
+        "run",
+        "id",
+        "started",
+        "(UTC)",
+        "seconds",
+        "status",
+        "spans",
+        "blessed",
+        "pushed",
+        "stopped",
+        "by",
     ]
     assert set(lines[1].replace(" ", "")) == {"-"}
     # Columns line up: every row puts "started" where the header does.
@@ -115,7 +124,7 @@ def test_format_diff_of_identical_runs_says_same_everywhere() -> None:
 
 def test_format_diff_lists_every_difference() -> None:
     schema_diff = (
-        "--- /s/2\n+++ /s/9\n@@ -1 +1 @@\n-feature { name: \"a\" }\n+feature { name: \"b\" }\n"
+        '--- /s/2\n+++ /s/9\n@@ -1 +1 @@\n-feature { name: "a" }\n+feature { name: "b" }\n'
     )
     diff = _diff(
         spans_b=(20758, 20759),
@@ -164,11 +173,15 @@ def test_to_json_sorts_keys_and_turns_tuples_into_lists() -> None:
     loaded = json.loads(to_json(_diff(config_changes=(Change("x", 1, 2),))))
     assert loaded["config_changes"] == [{"a": 1, "b": 2, "key": "x"}]
     assert loaded["examples_a"][0] == {
-        "artifact_id": 3, "span": 20758, "uri": "/out/CsvExampleGen/examples/3", "version": 0
+        "artifact_id": 3,
+        "span": 20758,
+        "uri": "/out/CsvExampleGen/examples/3",
+        "version": 0,
     }
     assert list(loaded) == sorted(loaded)
     assert json.loads(to_json(_record())) == {
-        **dataclasses.asdict(_record()), "spans": [20758, 20759]
+        **dataclasses.asdict(_record()),
+        "spans": [20758, 20759],
     }
 
 

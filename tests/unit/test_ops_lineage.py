@@ -28,5 +28,9 @@ def test_to_json_is_stable_and_handles_nested_dataclasses() -> None:
     value = Outer(Inner(1, ("x",)), Path("/p"), {"y": 1.0, "b": 2.0})
     text = to_json(value)
     assert text == to_json(value)
-    assert json.loads(text) == {"z": {"b": 1, "a": ["x"]}, "path": "/p", "mapping": {"y": 1.0, "b": 2.0}}
+    assert json.loads(text) == {
+        "z": {"b": 1, "a": ["x"]},
+        "path": "/p",
+        "mapping": {"y": 1.0, "b": 2.0},
+    }
     assert text.index('"mapping"') < text.index('"path"') < text.index('"z"')

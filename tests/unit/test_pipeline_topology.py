@@ -149,9 +149,7 @@ def test_example_gen_can_be_pinned_to_one_span(components, config: PipelineConfi
 
 
 def test_schema_is_imported_from_the_config(components, config: PipelineConfig) -> None:
-    assert components["ImportSchemaGen"].exec_properties["schema_file"] == str(
-        config.schema_file
-    )
+    assert components["ImportSchemaGen"].exec_properties["schema_file"] == str(config.schema_file)
 
 
 def test_span_window_uses_the_configured_window(components, config: PipelineConfig) -> None:
@@ -214,9 +212,10 @@ def test_trainer_settings(components, config: PipelineConfig) -> None:
     assert custom["warm_start"] is config.training.warm_start is True
     assert "base_model" in components["Trainer"].inputs
     # Same code fingerprint as Transform, so both re-run when the code changes.
-    assert custom["code_version"] == _json(
-        components["Transform"].exec_properties["custom_config"]
-    )["code_version"]
+    assert (
+        custom["code_version"]
+        == _json(components["Transform"].exec_properties["custom_config"])["code_version"]
+    )
 
 
 def test_warm_start_resolver_strategy(components) -> None:
@@ -250,9 +249,7 @@ def test_tflite_converter_settings(components, config: PipelineConfig) -> None:
 
 
 def test_tflite_off_leaves_the_node_and_the_pusher_input_out(config: PipelineConfig) -> None:
-    off = dataclasses.replace(
-        config, export=dataclasses.replace(config.export, tflite=False)
-    )
+    off = dataclasses.replace(config, export=dataclasses.replace(config.export, tflite=False))
     pipeline = topology.create_pipeline(off)
     components = {component.id: component for component in pipeline.components}
     assert "TFLiteConverter" not in components

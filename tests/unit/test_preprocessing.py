@@ -90,18 +90,23 @@ class PreprocessingFnTest(tft_unit.TransformTestCase):
             {"x_xf": 0.0, "y_xf": 0},
         ]
         self.assertAnalyzeAndTransformResults(
-            rows, metadata, lambda inputs: preprocessing_fn(inputs, {FEATURES_KEY: spec.to_dict()}), expected
+            rows,
+            metadata,
+            lambda inputs: preprocessing_fn(inputs, {FEATURES_KEY: spec.to_dict()}),
+            expected,
         )
 
     def test_serving_inputs_without_label_still_transform(self) -> None:
-        metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
-            {"x": tf.io.FixedLenFeature([1], tf.float32), "y": tf.io.FixedLenFeature([1], tf.int64)}
-        )
         spec = {FEATURES_KEY: FeatureSpec(label="y", numeric=("x",)).to_dict()}
         rows = [{"x": [0.0]}, {"x": [2.0]}]
-        no_label = dataset_metadata.DatasetMetadata.from_feature_spec({"x": tf.io.FixedLenFeature([1], tf.float32)})
+        no_label = dataset_metadata.DatasetMetadata.from_feature_spec(
+            {"x": tf.io.FixedLenFeature([1], tf.float32)}
+        )
         self.assertAnalyzeAndTransformResults(
-            rows, no_label, lambda inputs: preprocessing_fn(inputs, spec), [{"x_xf": -1.0}, {"x_xf": 1.0}]
+            rows,
+            no_label,
+            lambda inputs: preprocessing_fn(inputs, spec),
+            [{"x_xf": -1.0}, {"x_xf": 1.0}],
         )
 
 

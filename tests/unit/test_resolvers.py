@@ -136,7 +136,7 @@ def test_candidate_key_is_always_passed_through_unchanged(models, blessings, can
     result = _resolve(all_models, [_blessing(i) for i in blessings], candidates)
     assert set(result) == {MODEL_KEY, BLESSING_KEY, CANDIDATE_KEY}
     assert len(result[CANDIDATE_KEY]) == len(candidates)
-    assert all(a is b for a, b in zip(result[CANDIDATE_KEY], candidates))
+    assert all(a is b for a, b in zip(result[CANDIDATE_KEY], candidates, strict=True))
 
 
 def test_input_lists_are_not_mutated() -> None:
@@ -151,6 +151,7 @@ def test_input_lists_are_not_mutated() -> None:
 
 
 # --- The training window and the drift baseline: only spans that passed the gate.
+
 
 def _examples(artifact_id: int, span: int) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
@@ -194,7 +195,10 @@ def test_window_leaves_out_spans_the_gate_rejected() -> None:
 def test_window_takes_the_newest_passing_version_of_a_span() -> None:
     # Span 11 was re-ingested twice; the newest version failed, the middle one passed.
     old, middle, newest = _examples(1, 11), _examples(2, 11), _examples(3, 11)
-    result = _window([old, middle, newest, _examples(4, 12)], [_report(10, old), _report(11, middle), _report(12, _examples(4, 12))])
+    result = _window(
+        [old, middle, newest, _examples(4, 12)],
+        [_report(10, old), _report(11, middle), _report(12, _examples(4, 12))],
+    )
     assert [e.id for e in result[EXAMPLES_KEY]] == [2, 4]
 
 
@@ -237,7 +241,9 @@ def test_drift_baseline_never_is_the_current_span_or_a_newer_one() -> None:
     examples = [_examples(1, 10), _examples(2, 12)]
     reports = [_report(10, examples[0], 50), _report(11, examples[1], 51)]
     statistics = [_statistics(50), _statistics(51)]
-    assert [s.id for s in _previous([_examples(3, 11)], statistics, reports)[STATISTICS_KEY]] == [50]
+    assert [s.id for s in _previous([_examples(3, 11)], statistics, reports)[STATISTICS_KEY]] == [
+        50
+    ]
     assert [s.id for s in _previous([examples[1]], statistics, reports)[STATISTICS_KEY]] == [50]
 
 

@@ -1,4 +1,4 @@
-"""The SQLite run lock: one process at a time, waiters told who holds it, dead holders release it."""
+"""The SQLite run lock: one process at a time, waiters told who holds it, dead holders free it."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def _sqlite(tmp_path: Path) -> metadata_store_pb2.ConnectionConfig:
     return connection
 
 
-def _start_holder(connection: metadata_store_pb2.ConnectionConfig, seconds: float) -> subprocess.Popen[str]:
+def _start_holder(
+    connection: metadata_store_pb2.ConnectionConfig, seconds: float
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-c", _HOLDER_SCRIPT, connection.sqlite.filename_uri, str(seconds)],
         cwd=REPO,

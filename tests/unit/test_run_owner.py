@@ -53,7 +53,9 @@ def test_reconcile_cancels_only_runs_whose_owner_is_dead(tmp_path: Path) -> None
     store = sqlite_store(tmp_path / "mlmd.sqlite")
     host, me = socket.gethostname(), run_owner.this_process()
     killed = _owned_run(store, "killed", host, _dead_pid(), "1")
-    reused = _owned_run(store, "pid-reused", host, me.pid, me.start + "0")  # same pid, other process
+    reused = _owned_run(
+        store, "pid-reused", host, me.pid, me.start + "0"
+    )  # same pid, other process
     alive = _owned_run(store, "alive", host, me.pid, me.start)
     elsewhere = _owned_run(store, "elsewhere", "another-host", 1, "1")
     airflow = _owned_run(store, "airflow", None, 0, "")
@@ -61,10 +63,14 @@ def test_reconcile_cancels_only_runs_whose_owner_is_dead(tmp_path: Path) -> None
     stuck = record_execution(store, killed, "Trainer", Execution.RUNNING)
     stuck_reused = record_execution(store, reused, "Transform", Execution.RUNNING)
     untouched = [
-        record_execution(store, run, "Trainer", Execution.RUNNING) for run in (alive, elsewhere, airflow)
+        record_execution(store, run, "Trainer", Execution.RUNNING)
+        for run in (alive, elsewhere, airflow)
     ]
     root = tmp_path / "root"
-    partial = [root / "Trainer" / "model" / str(stuck), root / "Trainer" / ".system" / "executor_execution" / str(stuck)]
+    partial = [
+        root / "Trainer" / "model" / str(stuck),
+        root / "Trainer" / ".system" / "executor_execution" / str(stuck),
+    ]
     other = root / "Trainer" / "model" / str(untouched[0])
     for directory in (*partial, other):
         directory.mkdir(parents=True)
@@ -83,7 +89,9 @@ def test_reconcile_cancels_only_runs_whose_owner_is_dead(tmp_path: Path) -> None
         execution = _state(store, execution_id)
         assert execution.last_known_state == Execution.CANCELED
         reason = execution.custom_properties[run_owner.ABANDONED].string_value
-        assert f"on host {host} ended (killed?)" in reason and "marked abandoned by run now" in reason
+        assert (
+            f"on host {host} ended (killed?)" in reason and "marked abandoned by run now" in reason
+        )
     for execution_id in untouched:
         assert _state(store, execution_id).last_known_state == Execution.RUNNING
     assert not any(p.exists() for p in partial) and other.exists()
@@ -112,7 +120,9 @@ def test_claim_then_cancel_own_records_an_interruption(tmp_path: Path) -> None:
     assert execution.custom_properties[run_owner.INTERRUPTED].string_value == "interrupted (Ctrl-C)"
     [record] = history.list_runs(store, PIPELINE)
     assert (record.status, record.stopped_by, record.reason) == (
-        "interrupted", "interrupted in Trainer", "interrupted (Ctrl-C)"
+        "interrupted",
+        "interrupted in Trainer",
+        "interrupted (Ctrl-C)",
     )
 
 
@@ -150,7 +160,9 @@ def _start_stuck(tmp_path: Path, grace: float) -> tuple[subprocess.Popen, Path]:
 
 
 @pytest.mark.parametrize("grace", [1.0])
-def test_watchdog_records_and_exits_when_the_main_thread_is_stuck(tmp_path: Path, grace: float) -> None:
+def test_watchdog_records_and_exits_when_the_main_thread_is_stuck(
+    tmp_path: Path, grace: float
+) -> None:
     process, db = _start_stuck(tmp_path, grace)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)

@@ -40,8 +40,12 @@ def test_the_directory_goes_on_failure_too() -> None:
 
 
 def test_directories_of_killed_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead_pid = int(gone.stdout)
     me, my_start = os.getpid(), process_start(os.getpid())
     dead = tmp_path / f"{scratch.PREFIX}{dead_pid}-12345-abc"

@@ -51,7 +51,9 @@ def test_numbered_spans(tmp_path: Path) -> None:
 
 
 def test_no_span_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"no span matching '\{YYYY\}-\{MM\}-\{DD\}/\*\.csv'"):
+    with pytest.raises(
+        FileNotFoundError, match=r"no span matching '\{YYYY\}-\{MM\}-\{DD\}/\*\.csv'"
+    ):
         spans.newest_span(_config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv"))
 
 

@@ -37,7 +37,8 @@ from pipeline.devtools.bench.page import REFERENCE, REFERENCE_IN_PROCESS, format
 REPO = Path(__file__).resolve().parents[3]
 PENGUIN_CONFIG = REPO / "pipeline" / "configs" / "penguin.yaml"
 CLICKS_CONFIG = REPO / "pipeline" / "configs" / "clicks.yaml"
-# The reference data sits in the steering repo's shared/ folder beside the clone.
+# TFX's penguin example data (data/, schema/); by default a folder beside the clone,
+# else --anchor or BENCH_PENGUIN_DIR (docs/benchmarks.md says where to get it).
 DEFAULT_ANCHOR = REPO.parent / "shared" / "anchors" / "penguin"
 PENGUIN_CSV = "penguins_processed.csv"
 # The committed copy under docs/ (``--docs``): the page is exactly results.md.

@@ -1,0 +1,1 @@
+"""Run guards: the run lock, the owner record, output and CSV checks, scratch directories."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import glob
 import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 # Python's csv default, which Beam's CSV parsing inherits.
 FIELD_LIMIT = csv.field_size_limit()
@@ -37,7 +37,7 @@ def diagnose_file(path: Path) -> str | None:
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         return (
-            f"{path} line {line}: bytes {data[error.start:error.end + 1]!r} are not valid "
+            f"{path} line {line}: bytes {data[error.start : error.end + 1]!r} are not valid "
             "UTF-8 (the file must be UTF-8 encoded)"
         )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)

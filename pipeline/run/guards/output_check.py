@@ -20,8 +20,8 @@ import errno
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 
@@ -34,7 +34,9 @@ from pipeline.config import (
 
 PROBE_PREFIX = ".output-check-"
 PROBE_BYTES = 4096  # one page/block: a full filesystem cannot hold it
-ENV_MYSQL_HOST = "MLMD_MYSQL_HOST"  # as pipeline.mlmd.connection (not imported: it imports ml_metadata)
+ENV_MYSQL_HOST = (
+    "MLMD_MYSQL_HOST"  # as pipeline.mlmd.connection (not imported: it imports ml_metadata)
+)
 
 
 class OutputCheckError(RuntimeError):
@@ -129,24 +131,36 @@ def output_dirs(
             "pipeline root",
             Path(outputs.pipeline_root),
             _origin(
-                Path(outputs.pipeline_root), "pipeline_root", None,
-                Path("pipelines") / config.pipeline_name, config, env,
+                Path(outputs.pipeline_root),
+                "pipeline_root",
+                None,
+                Path("pipelines") / config.pipeline_name,
+                config,
+                env,
             ),
         ),
         OutputDir(
             "serving dir",
             Path(outputs.serving_dir),
             _origin(
-                Path(outputs.serving_dir), "serving_dir", ENV_SERVING_DIR, Path("serving"),
-                config, env,
+                Path(outputs.serving_dir),
+                "serving_dir",
+                ENV_SERVING_DIR,
+                Path("serving"),
+                config,
+                env,
             ),
         ),
     ]
     if not env.get(ENV_MYSQL_HOST):
         metadata_file = Path(outputs.metadata_path)
         origin = _origin(
-            metadata_file, "metadata_path", ENV_METADATA_PATH,
-            Path("metadata") / f"{config.pipeline_name}.sqlite", config, env,
+            metadata_file,
+            "metadata_path",
+            ENV_METADATA_PATH,
+            Path("metadata") / f"{config.pipeline_name}.sqlite",
+            config,
+            env,
         )
         # Not created here: the metadata connection creates it when a run starts.
         dirs.append(

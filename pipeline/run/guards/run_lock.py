@@ -34,8 +34,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -216,7 +216,8 @@ def hold(
         _acquire(fd, path, timeout_seconds, purpose, notify)
         # Stamped when the lock is taken, not when the wait began.
         holder = dataclasses.replace(
-            holder, start=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            holder,
+            start=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         _write_holder(fd, holder)
         try:

@@ -418,7 +418,9 @@ class InterruptWatch:
                 self._first = time.monotonic()
                 global _ctrl_c_ms  # noqa: PLW0603 - one process, one Ctrl-C moment
                 _ctrl_c_ms = int(time.time() * 1000)
-                threading.Thread(target=self._deadline, name="interrupt-deadline", daemon=True).start()
+                threading.Thread(
+                    target=self._deadline, name="interrupt-deadline", daemon=True
+                ).start()
         finally:
             os.close(read_fd)
 

@@ -19,8 +19,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from components import processes
 
@@ -29,7 +29,7 @@ PREFIX = "tfx-run-"
 
 def _owner(name: str) -> tuple[int, str] | None:
     # <PREFIX><pid>-<start ticks>-<random>
-    parts = name[len(PREFIX):].split("-", 2)
+    parts = name[len(PREFIX) :].split("-", 2)
     if len(parts) != 3 or not parts[0].isdigit():
         return None
     return int(parts[0]), parts[1]
