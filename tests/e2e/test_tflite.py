@@ -23,6 +23,7 @@ from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE, SERVING_SIGNATU
 from components.pusher import TFLITE_PUSHED, TFLITE_REASON, AtomicPusherExecutor
 from pipeline import nodes
 from pipeline.mlmd import queries
+from pipeline.views.summary import format_summary
 
 if TYPE_CHECKING:
     import ml_metadata as mlmd
@@ -140,13 +141,13 @@ def test_pushed_versions_carry_model_tflite_and_still_load(
         # TF Serving's loader reads saved_model.pb and variables/; the extra file is ignored.
         loaded = tf.saved_model.load(str(version))
         assert {SERVING_SIGNATURE, RAW_SIGNATURE} <= set(loaded.signatures)
-        line = run.format().splitlines()[-1]
+        line = format_summary(run).splitlines()[-1]
         assert line.startswith("TFLite: ") and line.endswith(
             f"-> pushed as {version}/{tflite.TFLITE_FILE}."
         ), line
     # A rerun with nothing new: the converter and the Pusher are cache hits.
     assert clicks_runs.rerun.node(nodes.TFLITE_CONVERTER).state == "cached"
-    assert clicks_runs.rerun.format().endswith("within bound; nothing new pushed this run.")
+    assert format_summary(clicks_runs.rerun).endswith("within bound; nothing new pushed this run.")
 
     # A rollback copies the version directory, model.tflite included.
     source = Path(clicks_runs.first.pushed_destination or "")

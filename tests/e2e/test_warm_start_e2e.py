@@ -47,7 +47,7 @@ def test_first_model_starts_fresh_and_the_next_day_warm_starts_from_it(runs: Run
     assert runs.first.warm_start == "no model was blessed before this span"
     assert runs.first.blessed is True
     assert runs.new_span.warm_start == f"warm-started from {_serving_dir(runs.first.model_uri)}"
-    assert "Training: warm-started from" in runs.new_span.format()
+    assert "Training: warm-started from" in format_summary(runs.new_span)
 
 
 def test_rerun_resolves_the_same_base_model_so_training_is_a_cache_hit(runs: Runs) -> None:
