@@ -4,11 +4,13 @@ TFX 1.16's ExampleValidator only records anomalies; nothing downstream reads the
 so a broken day would still train and push a model (tensorflow/tfx-addons#153), and
 it never compares a span with the previous one or with serving data. This component
 reads the newest span's anomalies, has TFDV measure drift (against the previous span
-that passed) and skew (against serving-time data) with the limits of the config, and
-fails with a short report when anything outside the config's ``warn_only`` list is
-found. Transform runs after it, so a failed gate means nothing is trained,
-evaluated or pushed, and the model being served is untouched; the anomalies stay
-in ML Metadata and the report is written either way.
+that passed) and skew (against serving-time data) with the limits of the config,
+guards the label (its distribution against the previous passing span's, and at least
+two classes in the eval split of a classification task), and fails with a short
+report when anything outside the config's ``warn_only`` list is found. Transform
+runs after it, so a failed gate means nothing is trained, evaluated or pushed, and
+the model being served is untouched; the anomalies stay in ML Metadata and the
+report is written either way.
 """
 
 # No `from __future__ import annotations`: TFX reads the component signature at runtime.
@@ -28,6 +30,7 @@ from tfx.utils import io_utils
 
 from components import resolvers
 from components.distances import Distance, from_anomalies
+from components.label_guard import label_comparable, label_subject, single_class
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # what ExampleValidator writes per split
 STATISTICS_FILE = "FeatureStats.pb"  # what StatisticsGen writes per split
@@ -35,8 +38,15 @@ REPORT_FILE = "data_gate_report.txt"
 DISTANCES_FILE = "DriftSkew.pbtxt"  # TFDV's drift/skew Anomalies, measurements included
 # The split compared for drift and skew: the bulk of each span.
 COMPARED_SPLIT = "train"
+# The split the Evaluator judges a model on: it needs two label classes or more.
+EVAL_SPLIT = "eval"
 
 NO_DATA = anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.NO_DATA_IN_SPAN)
+# TFDV's type for "fewer unique values than the schema's unique_constraints allow": a
+# one-class eval split is that for the label, and warn_only can name it.
+SINGLE_CLASS = anomalies_pb2.AnomalyInfo.Type.Name(
+    anomalies_pb2.AnomalyInfo.FEATURE_TYPE_LOW_UNIQUE
+)
 _MEASURE_KINDS = {
     "jensen_shannon": anomalies_pb2.AnomalyInfo.Type.Name(
         anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
@@ -79,6 +89,7 @@ class Finding:
         kinds: The anomaly type names (``anomalies_pb2.AnomalyInfo.Type``).
         description: TFDV's description, with sample values where it gives them.
         blocking: Whether the policy blocks on it.
+        label: Whether the feature is the label (the report says ``label 'name'``).
     """
 
     split: str
@@ -86,20 +97,25 @@ class Finding:
     kinds: tuple[str, ...]
     description: str
     blocking: bool
+    label: bool = False
 
     def line(self) -> str:
         """Renders the finding as one report line."""
-        return f"{self.feature}: {', '.join(self.kinds)} - {self.description} [{self.split}]"
+        subject = label_subject(self.feature) if self.label else self.feature
+        return f"{subject}: {', '.join(self.kinds)} - {self.description} [{self.split}]"
 
 
 def findings(
-    anomalies_by_split: Mapping[str, anomalies_pb2.Anomalies], warn_only: Iterable[str]
+    anomalies_by_split: Mapping[str, anomalies_pb2.Anomalies],
+    warn_only: Iterable[str],
+    label: str = "",
 ) -> list[Finding]:
     """Classifies every anomaly as blocking or warning under the policy.
 
     Args:
         anomalies_by_split: ExampleValidator's result per split.
         warn_only: Anomaly type names that are reported but do not block.
+        label: The label column, named as the label in the findings.
 
     Returns:
         Findings sorted by feature, blocking first; the same anomaly in several
@@ -120,6 +136,7 @@ def findings(
                     kinds=kinds,
                     description=info.description or info.short_description,
                     blocking=not set(kinds) <= tolerated,
+                    label=bool(label) and feature == label,
                 )
             )
         if anomalies.data_missing:
@@ -220,7 +237,10 @@ def measure_distances(
 
 
 def distance_findings(
-    distances: Iterable[Distance], kinds: Mapping[str, str], warn_only: Iterable[str]
+    distances: Iterable[Distance],
+    kinds: Mapping[str, str],
+    warn_only: Iterable[str],
+    label: str = "",
 ) -> list[Finding]:
     """Turns distances over their limit into findings under the policy.
 
@@ -229,6 +249,8 @@ def distance_findings(
         kinds: Feature -> ``jensen_shannon`` or ``l_infinity`` (from the config).
         warn_only: Anomaly type names that only warn
             (``COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH``, ``COMPARATOR_L_INFTY_HIGH``).
+        label: The label column: its finding is named as the label and points at
+            the label's own threshold.
 
     Returns:
         One finding per exceeded distance.
@@ -239,6 +261,8 @@ def distance_findings(
         if not distance.exceeded:
             continue
         kind = _MEASURE_KINDS[kinds.get(distance.feature, "jensen_shannon")]
+        is_label = bool(label) and distance.feature == label
+        limit = "the label's threshold (validation.label_drift)" if is_label else "the threshold"
         result.append(
             Finding(
                 split=COMPARED_SPLIT,
@@ -246,12 +270,50 @@ def distance_findings(
                 kinds=(kind,),
                 description=(
                     f"{distance.comparison} {distance.measure} {distance.value:.4f} is over "
-                    f"the threshold {distance.threshold:.4f}"
+                    f"{limit} {distance.threshold:.4f}"
                 ),
                 blocking=kind not in tolerated,
+                label=is_label,
             )
         )
     return result
+
+
+def single_class_finding(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    label: str,
+    warn_only: Iterable[str],
+    split: str = EVAL_SPLIT,
+) -> Finding | None:
+    """A finding if every labelled example of the split has the same class.
+
+    A model cannot be evaluated on one class (AUC is undefined, accuracy says
+    nothing), so such an eval split blocks like an anomaly.
+
+    Args:
+        statistics: The split's statistics.
+        label: The label column of a classification task.
+        warn_only: Anomaly type names that only warn (``FEATURE_TYPE_LOW_UNIQUE``).
+        split: The split's name, for the report.
+
+    Returns:
+        The finding, or None if the split holds two classes or more, or no label.
+    """
+    found = single_class(statistics, label)
+    if found is None:
+        return None
+    count, value = found
+    return Finding(
+        split=split,
+        feature=label,
+        kinds=(SINGLE_CLASS,),
+        description=(
+            f"the {split} split has a single label class: all {count} of its examples have "
+            f"{label} = {value}, and a model cannot be evaluated on one class"
+        ),
+        blocking=SINGLE_CLASS not in set(warn_only),
+        label=True,
+    )
 
 
 def report(
@@ -259,6 +321,7 @@ def report(
     found: list[Finding],
     distances: Iterable[Distance] = (),
     compared_with: Mapping[str, str] | None = None,
+    label: str = "",
 ) -> str:
     """Renders the gate's report: a headline, findings, then every distance measured.
 
@@ -267,6 +330,7 @@ def report(
         found: The findings (anomalies and exceeded distances).
         distances: Every distance measured, within its limit or not.
         compared_with: ``drift``/``skew`` -> what the span was compared with.
+        label: The label column, named as the label in its distance line.
 
     Returns:
         The report text.
@@ -283,7 +347,11 @@ def report(
     distances = list(distances)
     for comparison, target in sorted((compared_with or {}).items()):
         lines.append(f"{comparison.capitalize()} against {target}:")
-        lines += [f"  {d.line()}" for d in distances if d.comparison == comparison]
+        lines += [
+            f"  {d.line(label_subject(d.feature) if label and d.feature == label else None)}"
+            for d in distances
+            if d.comparison == comparison
+        ]
     return "\n".join(lines)
 
 
@@ -314,6 +382,33 @@ def _load_statistics(
     return tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{chosen}", STATISTICS_FILE))
 
 
+def _split_statistics(
+    statistics: types.Artifact, split: str
+) -> statistics_pb2.DatasetFeatureStatisticsList | None:
+    if split not in artifact_utils.decode_split_names(statistics.split_names):
+        return None
+    return _load_statistics(statistics, split)
+
+
+def _drift_reference(
+    previous: statistics_pb2.DatasetFeatureStatisticsList | None,
+    previous_report: types.Artifact | None,
+    uncompared_label: str,
+) -> str:
+    """What drift was measured against, for the report's ``Drift against ...`` line."""
+    if previous is None:
+        return "nothing (no earlier span has passed the gate)"
+    text = (
+        f"span {_span(previous_report) if previous_report else '?'} (the previous span that passed)"
+    )
+    if uncompared_label:
+        text += (
+            f"; {label_subject(uncompared_label)} not compared: that span's statistics have "
+            "no class counts (written by an older version of the pipeline)"
+        )
+    return text
+
+
 @component
 def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
@@ -327,6 +422,8 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     warn_only: Parameter[str] = "",
     drift_thresholds: Parameter[str] = "{}",
     skew_thresholds: Parameter[str] = "{}",
+    label: Parameter[str] = "",
+    label_classes: Parameter[bool] = True,
 ) -> None:
     """Fails the run when the newest span has blocking anomalies, drift or skew.
 
@@ -344,23 +441,31 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
         previous_report: That span's passing report (it names the span).
         serving_statistics: Serving-time statistics, when configured: skew.
         warn_only: Comma-separated anomaly type names that only warn.
-        drift_thresholds: JSON feature -> [measure, limit] for drift.
+        drift_thresholds: JSON feature -> [measure, limit] for drift; the label's
+            own limit is among them when its drift is compared.
         skew_thresholds: JSON feature -> [measure, limit] for skew.
+        label: The label column: its findings are named as the label.
+        label_classes: Whether the label holds class ids (binary and multiclass):
+            then its eval split must hold two classes or more.
 
     Raises:
         DataGateError: With the report, if anything blocks.
     """
     span = _span(examples)
     tolerated = [k for k in warn_only.split(",") if k]
-    found = findings(_load_anomalies(anomalies), tolerated)
+    found = findings(_load_anomalies(anomalies), tolerated, label)
     drift = {name: tuple(limit) for name, limit in json.loads(drift_thresholds).items()}
     skew = {name: tuple(limit) for name, limit in json.loads(skew_thresholds).items()}
     previous = _load_statistics(previous_statistics) if previous_statistics and drift else None
+    uncompared_label = ""
+    if label in drift and previous is not None:
+        if not label_comparable(previous, label, label_classes):
+            uncompared_label = label
+            del drift[label]
     serving = _load_statistics(serving_statistics, None) if serving_statistics and skew else None
-    no_data = any(NO_DATA in f.kinds for f in found)
     compared_with = {}
     distances: list[Distance] = []
-    if not no_data:  # distances of an empty dataset mean nothing
+    if not any(NO_DATA in f.kinds for f in found):  # an empty dataset has no distances
         tfdv_schema = comparator_schema(
             io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt")), drift, skew
         )
@@ -369,18 +474,17 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
         )
         io_utils.write_pbtxt_file(os.path.join(report_artifact.uri, DISTANCES_FILE), measured)
         kinds = {name: kind for name, (kind, _) in {**drift, **skew}.items()}
-        found += distance_findings(distances, kinds, tolerated)
+        found += distance_findings(distances, kinds, tolerated, label)
+        # A classification label needs two classes in the split the model is judged on.
+        evaluated = _split_statistics(statistics, EVAL_SPLIT) if label_classes and label else None
+        one_class = None if evaluated is None else single_class_finding(evaluated, label, tolerated)
+        found += [one_class] if one_class else []
         found.sort(key=lambda f: (not f.blocking, f.feature))
-        if drift:
-            compared_with["drift"] = (
-                f"span {_span(previous_report) if previous_report else '?'} (the previous "
-                "span that passed)"
-                if previous is not None
-                else "nothing (no earlier span has passed the gate)"
-            )
+        if drift or uncompared_label:
+            compared_with["drift"] = _drift_reference(previous, previous_report, uncompared_label)
         if serving is not None:
             compared_with["skew"] = f"serving data {serving_statistics.uri}"
-    text = report(span, found, distances, compared_with)
+    text = report(span, found, distances, compared_with, label)
     io_utils.write_string_file(os.path.join(report_artifact.uri, REPORT_FILE), text)
     blocking = [f for f in found if f.blocking]
     report_artifact.set_int_custom_property(resolvers.PASSED_PROPERTY, 0 if blocking else 1)

@@ -44,15 +44,18 @@ class Distance:
         """Whether the distance is over its limit (what the gate blocks on)."""
         return self.value > self.threshold
 
-    def line(self) -> str:
+    def line(self, subject: str | None = None) -> str:
         """Renders the distance as one report line.
+
+        Args:
+            subject: How to name the feature (``label 'clicked'``); default its name.
 
         Returns:
             ``feature: comparison measure value <=|> threshold limit``.
         """
         relation = ">" if self.exceeded else "<="
         return (
-            f"{self.feature}: {self.comparison} {self.measure} {self.value:.4f} "
+            f"{subject or self.feature}: {self.comparison} {self.measure} {self.value:.4f} "
             f"{relation} threshold {self.threshold:.4f}"
         )
 

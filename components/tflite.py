@@ -49,7 +49,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
-from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE
+from components.model.exporter import RAW_SIGNATURE
 
 TFLITE_FILE = "model.tflite"
 EVAL_SPLIT = "eval"
@@ -93,7 +93,11 @@ class Measurement:
 
     @property
     def delta(self) -> float:
-        """Float minus TFLite: positive when the TFLite model is worse."""
+        """Float minus TFLite.
+
+        Its sign means nothing on its own (positive is a worse TFLite model for AUC,
+        a better one for an error metric): the bound is on its absolute value.
+        """
         return self.float_value - self.tflite_value
 
 
@@ -200,6 +204,28 @@ def directory_bytes(path: str) -> int:
     )
 
 
+def label_dtype(files: list[str], label_key: str) -> tf.dtypes.DType:
+    """The label's dtype as stored: int64 class ids, or float32 for a regression.
+
+    ``tf.io.parse_example`` needs the stored type, and the raw signature does not
+    carry the label; the first example holding it tells.
+
+    Args:
+        files: Gzipped TFRecord files of raw examples.
+        label_key: The label column.
+
+    Returns:
+        ``tf.float32`` for a float label, else ``tf.int64``.
+    """
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature.get(label_key)
+        if feature is not None and feature.WhichOneof("kind") == "float_list":
+            return tf.float32
+        if feature is not None and feature.WhichOneof("kind") is not None:
+            return tf.int64
+    return tf.int64
+
+
 def eval_batches(
     files: list[str],
     inputs: dict[str, tf.dtypes.DType],
@@ -211,7 +237,7 @@ def eval_batches(
     Args:
         files: Gzipped TFRecord files of raw examples (an ExampleGen split).
         inputs: Feature name -> dtype (the raw signature's inputs).
-        label_key: The label column (integer class ids).
+        label_key: The label column: integer class ids, or numbers (regression).
         batch_size: Examples per batch.
 
     Yields:
@@ -220,7 +246,7 @@ def eval_batches(
         did not (the raw signature takes one value per instance).
     """
     spec = {name: tf.io.VarLenFeature(dtype) for name, dtype in inputs.items()}
-    spec[label_key] = tf.io.VarLenFeature(tf.int64)
+    spec[label_key] = tf.io.VarLenFeature(label_dtype(files, label_key))
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
     for serialized in dataset:
         parsed = {
@@ -282,7 +308,7 @@ def measure(
         examples += len(labels)
         for metric, predict in ((float_metric, float_predict), (tflite_metric, tflite_predict)):
             probabilities = np.asarray(predict(features))
-            if probabilities.shape[-1] == 1:  # binary: one probability per row
+            if probabilities.shape[-1] == 1:  # binary or regression: one value per row
                 probabilities = probabilities.reshape(-1)
             metric.update_state(labels, probabilities)
     return Measurement(
@@ -315,9 +341,16 @@ def float_predictor(
         tensors = {name: tf.constant(features[name], dtype=inputs[name]) for name in inputs}
         # Looked up through ``loaded`` on each call: the closure keeps the restored
         # model (and its variables) alive as long as the predictor.
-        return loaded.signatures[signature](**tensors)[OUTPUT_KEY].numpy()
+        return _only_output(loaded.signatures[signature](**tensors)).numpy()
 
     return predict, inputs
+
+
+def _only_output(outputs: dict[str, Any]) -> Any:
+    # The raw signature has one output, named after the task ("probabilities", or
+    # "predictions" for a regression).
+    (value,) = outputs.values()
+    return value
 
 
 def tflite_predictor(
@@ -335,7 +368,7 @@ def tflite_predictor(
     runner = tf.lite.Interpreter(model_content=tflite_model).get_signature_runner(signature)
 
     def predict(features: dict[str, np.ndarray]) -> np.ndarray:
-        return runner(**features)[OUTPUT_KEY]
+        return _only_output(runner(**features))
 
     return predict
 

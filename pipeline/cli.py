@@ -1,6 +1,6 @@
 """Command line: ``tfxp`` (or ``python -m pipeline``) and its subcommands.
 
-Subcommands: run, train-worker, runs, diff, lineage, rollback, report, metrics, schema,
+Subcommands: run, train-worker, runs, diff, lineage, rollback, report, metrics, schema, init,
 generate, example-data.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
@@ -330,13 +330,22 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def _cmd_schema(args: argparse.Namespace) -> int:
     config = _load(args)
     _route_logs(None, verbose=False)
-    from pipeline import schema_tool, spans
+    from pipeline.onboarding import diff, schema, statistics
 
-    span, pattern = spans.newest_span(config)
-    print(f"Inferring a schema from span {span}: {pattern}")
-    new = schema_tool.infer_schema(pattern)
-    current = schema_tool.read_schema(config.schema_file)
-    changes = schema_tool.diff_schemas(current, new)
+    print(
+        f"Reading the training window (data.window_spans {config.data.window_spans}) "
+        f"through the pipeline's ExampleGen: {config.data.input_base}"
+    )
+    try:
+        result = schema.schema_for(config, fresh=args.fresh)
+    except statistics.SpanReadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    how = "Inferred from scratch" if result.fresh else "Updated the curated schema"
+    print(f"{how} with spans {', '.join(map(str, result.spans))}.")
+    for column in result.opened:
+        print(f"  open domain {column.name}: {column.reason}")
+    changes = diff.diff_schemas(result.current, result.schema)
     if not changes:
         print(f"No change against {config.schema_file}")
         return 0
@@ -345,8 +354,42 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("Dry run: nothing written.")
     else:
-        schema_tool.write_schema(new, config.schema_file)
+        schema.write_schema(result.schema, config.schema_file)
         print(f"Wrote {config.schema_file}; review the diff (git diff) before committing.")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    _route_logs(None, verbose=False)
+    from pipeline.onboarding import decisions, init, layout, statistics
+
+    try:
+        result = init.init(
+            Path(args.data),
+            args.label,
+            task=args.task,
+            out=Path(args.out) if args.out else None,
+            schema_file=Path(args.schema) if args.schema else None,
+        )
+    except (
+        FileExistsError,
+        layout.LayoutError,
+        decisions.DecisionError,
+        statistics.SpanReadError,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"Spans {', '.join(map(str, result.spans))} under {args.data}: "
+        f"span_pattern {result.span_pattern!r}, delimiter {result.delimiter!r}"
+    )
+    for column in result.decisions.columns:
+        print(f"  {column.name}: {column.role} ({column.reason})")
+    print(f"Wrote {result.config_file} and {result.schema_file}.")
+    print(
+        f"Review both, then: python -m pipeline schema --config {result.config_file} "
+        f"(no change expected) and python -m pipeline run --config {result.config_file}"
+    )
     return 0
 
 
@@ -435,11 +478,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_train_worker)
 
     schema = commands.add_parser(
-        "schema", help="infer a schema from the newest span, show the diff, write it"
+        "schema",
+        help="infer or update the schema from the training window's spans, show the diff, write it",
     )
     with_config(schema)
     schema.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    schema.add_argument(
+        "--fresh",
+        action="store_true",
+        help="re-infer from scratch instead of updating the curated schema (drops domains, "
+        "min_domain_mass, comparators set by hand)",
+    )
     schema.set_defaults(func=_cmd_schema)
+
+    init_cmd = commands.add_parser(
+        "init", help="write a starter config and schema from a folder of CSV spans"
+    )
+    init_cmd.add_argument("--data", required=True, help="the folder of spans (data.input_base)")
+    init_cmd.add_argument("--label", required=True, help="the column to predict")
+    init_cmd.add_argument(
+        "--task",
+        choices=["binary", "multiclass", "regression"],
+        help="override the detected task (float label: regression; 0/1: binary; "
+        "class ids 0..n-1: multiclass)",
+    )
+    init_cmd.add_argument("--out", help="config file to write (default: ./<data folder name>.yaml)")
+    init_cmd.add_argument(
+        "--schema", help="schema to write (default: schemas/<name>/schema.pbtxt next to --out)"
+    )
+    init_cmd.set_defaults(func=_cmd_init)
 
     runs = commands.add_parser("runs", help="run history from ML Metadata, newest first")
     with_config(runs)

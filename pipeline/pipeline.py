@@ -16,6 +16,8 @@ from components.data_gate import DataGate, DataGateReport
 from components.distributed import cluster
 from components.distributed.trainer_executor import CLUSTER_KEY
 from components.distributed.trainer_executor import Trainer as DistributedTrainer
+from components.example_gen import CsvExampleGen
+from components.label_guard import class_label_stats_options
 from components.model.preprocessing import FEATURES_KEY
 from components.model.trainer import STRATEGY_KEY, WARM_START_KEY
 from components.pusher import AtomicPusher
@@ -30,7 +32,8 @@ from components.tflite import TFLiteConverter
 from components.tfx_api import tfx
 from components.version import code_version, fingerprint
 from pipeline import spans
-from pipeline.config import EvaluationConfig, PipelineConfig, SliceThreshold
+from pipeline.config import EvaluationConfig, MinImprovement, PipelineConfig, SliceThreshold
+from pipeline.config.sections import label_is_class
 from pipeline.nodes import (
     BASELINE,
     DATA_GATE,
@@ -55,19 +58,62 @@ RUN_FN = "components.model.trainer.run_fn"
 SERVING_SPLIT = "serving"
 
 
-def _gate_threshold(
-    lower_bound: float | None, max_regression: float | None
-) -> tfma.MetricThreshold:
-    """A floor and a tolerance below the baseline, for a higher-is-better metric."""
-    threshold = tfma.MetricThreshold()
-    if lower_bound is not None:
-        threshold.value_threshold.lower_bound.value = lower_bound
+# Lets a change of exactly max_regression (or min_improvement) pass despite
+# floating-point noise in TFMA's difference.
+CHANGE_EPSILON = 1e-10
+
+
+def _change_threshold(
+    higher_is_better: bool, max_regression: float | None, min_improvement: MinImprovement | None
+) -> tfma.GenericChangeThreshold | None:
+    """The comparison with the baseline, in the metric's direction.
+
+    TFMA passes a HIGHER_IS_BETTER change when ``candidate - baseline >= absolute``
+    (and ``(candidate - baseline) / baseline >= relative``), a LOWER_IS_BETTER one
+    when ``<=``. A tolerance is a bound on the worse side of zero, a demanded
+    improvement one on the better side.
+    """
+    if max_regression is None and min_improvement is None:
+        return None
+    better = 1.0 if higher_is_better else -1.0
+    change = tfma.GenericChangeThreshold(
+        direction=(
+            tfma.MetricDirection.HIGHER_IS_BETTER
+            if higher_is_better
+            else tfma.MetricDirection.LOWER_IS_BETTER
+        )
+    )
     if max_regression is not None:
-        # TFMA ignores (TFX removes) the change threshold when no baseline resolved.
-        # The epsilon lets a regression of exactly max_regression pass despite
-        # floating-point noise in the difference.
-        threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
-        threshold.change_threshold.absolute.value = -max_regression - 1e-10
+        change.absolute.value = -better * (max_regression + CHANGE_EPSILON)
+    if min_improvement is not None and min_improvement.absolute is not None:
+        change.absolute.value = better * (min_improvement.absolute - CHANGE_EPSILON)
+    if min_improvement is not None and min_improvement.relative is not None:
+        change.relative.value = better * (min_improvement.relative - CHANGE_EPSILON)
+    return change
+
+
+def _gate_threshold(
+    bounds: EvaluationConfig | SliceThreshold, higher_is_better: bool
+) -> tfma.MetricThreshold:
+    """The value bound and the baseline comparison of the overall gate or one slice's.
+
+    Args:
+        bounds: The overall evaluation section or one slice threshold (each has
+            ``lower_bound``, ``upper_bound``, ``max_regression`` and ``min_improvement``).
+        higher_is_better: The gate metric's direction.
+
+    Returns:
+        The TFMA threshold. TFX removes its change threshold when no baseline
+        resolved (the first model), so the value bound alone gates that model.
+    """
+    threshold = tfma.MetricThreshold()
+    if bounds.lower_bound is not None:
+        threshold.value_threshold.lower_bound.value = bounds.lower_bound
+    if bounds.upper_bound is not None:
+        threshold.value_threshold.upper_bound.value = bounds.upper_bound
+    change = _change_threshold(higher_is_better, bounds.max_regression, bounds.min_improvement)
+    if change is not None:
+        threshold.change_threshold.CopyFrom(change)
     return threshold
 
 
@@ -94,12 +140,12 @@ def slice_gates(evaluation: EvaluationConfig) -> list[tfma.PerSliceMetricThresho
 
     Returns:
         One ``PerSliceMetricThreshold`` per ``evaluation.slice_thresholds`` entry,
-        with the same floor/tolerance conventions as the overall gate.
+        with the same bound/tolerance/improvement conventions as the overall gate.
     """
     return [
         tfma.PerSliceMetricThreshold(
             slicing_specs=[slicing_spec(entry)],
-            threshold=_gate_threshold(entry.lower_bound, entry.max_regression),
+            threshold=_gate_threshold(entry, evaluation.higher_is_better),
         )
         for entry in evaluation.slice_thresholds
     ]
@@ -118,8 +164,8 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         The TFMA EvalConfig for the Evaluator.
     """
     evaluation: EvaluationConfig = config.evaluation
-    # TFMA ignores the change threshold when no baseline resolved (first run).
-    threshold = _gate_threshold(evaluation.lower_bound, evaluation.max_regression)
+    # TFX removes the change threshold when no baseline resolved (first run).
+    threshold = _gate_threshold(evaluation, evaluation.higher_is_better)
     # A plain `threshold` would apply to every slice, so one small slice (or a
     # float column sliced by value) could veto the model; the gate is on the
     # overall slice, plus the slices named in `slice_thresholds`, and the other
@@ -219,7 +265,9 @@ def ingest_nodes(config: PipelineConfig, span: int | None) -> list[BaseNode]:
         ``[example_gen, statistics_gen, schema_gen, example_validator]``.
     """
     data = config.data
-    example_gen = tfx.components.CsvExampleGen(
+    # TFX's file-based ExampleGen with an executor that reads the configured delimiter,
+    # a byte-order mark and gzipped spans (components/example_gen.py).
+    example_gen = CsvExampleGen(
         input_base=str(data.input_base),
         # One split pattern with a span spec: the driver resolves the newest span and
         # records its number and input fingerprint, so an unchanged span is a cache hit.
@@ -233,10 +281,18 @@ def ingest_nodes(config: PipelineConfig, span: int | None) -> list[BaseNode]:
                 ]
             )
         ),
+        delimiter=data.delimiter,
     ).with_id(EXAMPLE_GEN)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        STATISTICS_GEN
-    )
+    # A class label gets class counts, not a histogram: the DataGate compares class
+    # shares by L-infinity distance, which TFDV measures on class counts only.
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=(
+            class_label_stats_options(config.features.label)
+            if label_is_class(config.features)
+            else None
+        ),
+    ).with_id(STATISTICS_GEN)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=str(config.schema_file)).with_id(
         SCHEMA_GEN
     )
@@ -258,8 +314,8 @@ def serving_nodes(config: PipelineConfig) -> list[BaseNode]:
     """
     if config.validation.serving_data is None:
         return []
-    # Serving-time logs (same span layout, no label needed).
-    serving_example_gen = tfx.components.CsvExampleGen(
+    # Serving-time logs (same span layout and CSV dialect, no label needed).
+    serving_example_gen = CsvExampleGen(
         input_base=str(config.validation.serving_data),
         input_config=spans.input_config(config),
         # One split holding every logged request (the default would be train/eval).
@@ -268,6 +324,7 @@ def serving_nodes(config: PipelineConfig) -> list[BaseNode]:
                 splits=[tfx.proto.SplitConfig.Split(name=SERVING_SPLIT, hash_buckets=1)]
             )
         ),
+        delimiter=config.data.delimiter,
     ).with_id(SERVING_EXAMPLE_GEN)
     serving_statistics_gen = tfx.components.StatisticsGen(
         examples=serving_example_gen.outputs["examples"]
@@ -318,11 +375,15 @@ def gate_nodes(
         previous_report=previous_statistics.outputs[resolvers.REPORTS_KEY],
         serving_statistics=serving_statistics,
         warn_only=",".join(validation.warn_only),
-        drift_thresholds=json.dumps(validation.drift.for_features(config.features), sort_keys=True),
+        # The label's own limit is among them: its distribution is compared too.
+        drift_thresholds=json.dumps(validation.drift_limits(config.features), sort_keys=True),
         skew_thresholds=json.dumps(
             validation.skew.for_features(config.features) if serving_statistics else {},
             sort_keys=True,
         ),
+        # A classification label also needs two classes or more in the eval split.
+        label=config.features.label,
+        label_classes=label_is_class(config.features),
     ).with_id(DATA_GATE)
     return [previous_statistics, data_gate]
 

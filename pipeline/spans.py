@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import glob
+import json
 import os
 import re
 from pathlib import Path
 
+from apache_beam.io.filesystem import CompressionTypes
 from tfx.components.example_gen import utils
 from tfx.proto import example_gen_pb2, range_config_pb2
 
@@ -91,21 +93,50 @@ def newest_span(config: PipelineConfig) -> tuple[int, str]:
     try:
         span, pattern = _resolve(config, None)
     except (ValueError, FileNotFoundError) as err:
+        everywhere = os.path.join(
+            str(config.data.input_base), re.sub(r"\{[A-Z]+\}", "*", config.data.span_pattern)
+        )
         raise FileNotFoundError(
-            f"no span matching {config.data.span_pattern!r} under {config.data.input_base}: {err}"
+            f"no span matching {config.data.span_pattern!r} under {config.data.input_base}: "
+            f"{err}{compressed_hint(config, everywhere)}"
         ) from None
     if not glob.glob(pattern):
         raise FileNotFoundError(f"span {span} has no files matching {pattern}")
     newer_empty = [path for number, path in empty_span_dirs(config) if number > span]
     if newer_empty:
+        directory = newer_empty[-1]
+        files = os.path.basename(config.data.span_pattern)
         raise FileNotFoundError(
-            f"span directory {newer_empty[-1]} has no file matching "
-            f"{os.path.basename(config.data.span_pattern)!r}: the newest day's data is "
-            f"missing (an upload that never arrived?). Nothing ran; the newest complete "
-            f"span is {span}. Add the files, or remove the empty directory to retrain "
-            "on the older spans."
+            f"span directory {directory} has no file matching {files!r}: the newest day's "
+            f"data is missing (an upload that never arrived?). Nothing ran; the newest "
+            f"complete span is {span}. Add the files, or remove the empty directory to "
+            f"retrain on the older spans.{compressed_hint(config, str(directory / files))}"
         )
     return span, pattern
+
+
+def compressed_hint(config: PipelineConfig, files: str) -> str:
+    """Points at compressed files the span pattern misses (``*.csv`` vs ``clicks.csv.gz``).
+
+    ExampleGen decompresses by extension, so a gzipped span needs the extension in
+    ``data.span_pattern``; without it the day looks missing.
+
+    Args:
+        config: The pipeline config.
+        files: The glob that matched nothing.
+
+    Returns:
+        ``" It holds <file>: ..."`` with the pattern to configure, or ``""``.
+    """
+    for path in sorted(glob.glob(files + ".*")):
+        if CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED:
+            suffix = os.path.splitext(path)[1]
+            return (
+                f" It holds {path}: compressed spans are read when the pattern names "
+                f"their extension, data.span_pattern: "
+                f"{json.dumps(config.data.span_pattern + suffix)}."
+            )
+    return ""
 
 
 _SPEC_REGEX = {

@@ -15,6 +15,21 @@ SERVING_SIGNATURE = "serving_default"
 # and the name says what differs from serving_default (raw values, not tf.Examples).
 RAW_SIGNATURE = "serving_raw"
 OUTPUT_KEY = "probabilities"
+# A regression's output is a predicted value, not a probability. TFMA finds either
+# name among its standard prediction keys, so the eval config names neither.
+REGRESSION_OUTPUT_KEY = "predictions"
+
+
+def output_key(spec: FeatureSpec) -> str:
+    """The serving signatures' one output name for the spec's task.
+
+    Args:
+        spec: The feature spec.
+
+    Returns:
+        ``predictions`` for a regression, else ``probabilities``.
+    """
+    return REGRESSION_OUTPUT_KEY if spec.task == "regression" else OUTPUT_KEY
 
 
 def serving_feature_spec(
@@ -108,23 +123,25 @@ def make_serving_signatures(
         serialized ``tf.Example`` (what TF Serving's predict/classify APIs and TFMA
         send); ``raw_fn`` takes the raw features as named ``[batch]`` tensors (what
         a REST ``{"instances": [{...}]}`` request carries). Both run the same
-        Transform layer and model and return ``{"probabilities": ...}``.
+        Transform layer and model and return ``{"probabilities": ...}``
+        (``{"predictions": ...}`` for a regression, :func:`output_key`).
     """
     skip_autograph_for_tf_keras()
     # Tracking the layer on the model makes the Transform assets (vocabularies)
     # part of the SavedModel.
     model.tft_layer = tf_transform_output.transform_features_layer()
     parse_spec = serving_feature_spec(spec, tf_transform_output)
+    output = output_key(spec)
 
     def predict(raw: dict[str, tf.Tensor | tf.SparseTensor]) -> dict[str, tf.Tensor]:
-        # The one path from raw features to probabilities that both signatures share.
+        # The one path from raw features to the output that both signatures share.
         transformed = model.tft_layer(raw)
         features = {name: transformed[name] for name in model.input_names}
         features = {
             name: tf.reshape(value, [-1, 1]) if not isinstance(value, tf.SparseTensor) else value
             for name, value in features.items()
         }
-        return {OUTPUT_KEY: model(features)}
+        return {output: model(features)}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def serve_tf_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 TRANSFORMED_SUFFIX = "_xf"
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "regression")
+# num_classes when the config leaves it out; a multiclass task must state it.
+_CLASSES_BY_TASK = {"binary": 2, "regression": 1}
 # Transformed columns become Keras input and TensorFlow op names, which allow only these.
 _VALID_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 
@@ -36,9 +38,14 @@ class FeatureSpec:
     """How each raw column is used.
 
     Attributes:
-        label: The label column: integer class ids ``0..num_classes-1``.
-        task: ``binary`` (sigmoid output) or ``multiclass`` (softmax output).
-        num_classes: Number of classes; 2 for ``binary``.
+        label: The label column: integer class ids ``0..num_classes-1``, or a
+            number for ``regression``.
+        task: ``binary`` (sigmoid output), ``multiclass`` (softmax output) or
+            ``regression`` (one linear output, mean squared error).
+        num_classes: Number of classes: 2 for ``binary``, at least 3 (required)
+            for ``multiclass``. A regression predicts one number and has no
+            classes: it is 1, and any other value is rejected. 0 (the default)
+            means "by task" and becomes 2 or 1.
         numeric: Columns z-scored by Transform.
         categorical: Columns mapped through a vocabulary with OOV buckets.
         bucketized: ``(column, num_buckets)`` pairs bucketized on quantiles.
@@ -50,7 +57,7 @@ class FeatureSpec:
 
     label: str
     task: str = "binary"
-    num_classes: int = 2
+    num_classes: int = 0
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     bucketized: tuple[tuple[str, int], ...] = ()
@@ -60,6 +67,9 @@ class FeatureSpec:
     oov_buckets: int = 1
 
     def __post_init__(self) -> None:
+        if self.num_classes == 0 and self.task in _CLASSES_BY_TASK:
+            # Frozen: the default is filled in once, here.
+            object.__setattr__(self, "num_classes", _CLASSES_BY_TASK[self.task])
         problems = list(self._problems())
         if problems:
             raise ValueError("; ".join(problems))
@@ -69,8 +79,15 @@ class FeatureSpec:
             yield f"features.task is {self.task!r}, expected one of {', '.join(TASKS)}"
         if self.task == "binary" and self.num_classes != 2:
             yield f"features.num_classes is {self.num_classes}, but a binary task has 2"
-        if self.task == "multiclass" and self.num_classes < 3:
+        if self.task == "multiclass" and self.num_classes == 0:
+            yield "features.num_classes is required for a multiclass task (at least 3)"
+        elif self.task == "multiclass" and self.num_classes < 3:
             yield f"features.num_classes is {self.num_classes}, a multiclass task needs at least 3"
+        if self.task == "regression" and self.num_classes != 1:
+            yield (
+                f"features.num_classes is {self.num_classes}, but a regression predicts one "
+                "number and has no classes: leave num_classes out"
+            )
         if not self.model_features:
             yield "no model features: list columns under numeric, categorical or bucketized"
         seen: dict[str, str] = {}
@@ -112,6 +129,11 @@ class FeatureSpec:
     def model_features(self) -> tuple[str, ...]:
         """Raw columns the model reads, in a stable order (label excluded)."""
         return self.numeric + self.categorical + tuple(name for name, _ in self.bucketized)
+
+    @property
+    def output_units(self) -> int:
+        """The model's output width: ``num_classes`` for multiclass, else one unit."""
+        return self.num_classes if self.task == "multiclass" else 1
 
     @property
     def transformed_label(self) -> str:
@@ -162,7 +184,7 @@ class FeatureSpec:
         return cls(
             label=str(raw["label"]),
             task=str(raw.get("task", "binary")),
-            num_classes=int(raw.get("num_classes", 2)),
+            num_classes=int(raw.get("num_classes", 0)),
             numeric=tuple(raw.get("numeric") or ()),
             categorical=tuple(raw.get("categorical") or ()),
             bucketized=tuple((str(k), int(v)) for k, v in bucketized.items()),

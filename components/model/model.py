@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import tensorflow as tf
 import tf_keras as keras
 
 from components.model.features import FeatureSpec, transformed_name
@@ -18,12 +19,13 @@ from components.model.hparams import Hyperparameters
 def build_model(
     spec: FeatureSpec, cardinalities: Mapping[str, int], hparams: Hyperparameters
 ) -> keras.Model:
-    """Builds and compiles a Wide & Deep classifier.
+    """Builds and compiles a Wide & Deep classifier or regressor.
 
     The wide part is a linear model over one-hot categorical and bucketized ids and
     their hashed crosses (memorisation, e.g. device x category); the deep part embeds
     the same ids and concatenates the z-scored numerics into an MLP (generalisation).
-    Their logits are summed.
+    Their logits are summed; a classifier applies a sigmoid or softmax, a regressor
+    keeps the sum as its prediction (one linear unit).
 
     Args:
         spec: The feature spec.
@@ -34,9 +36,9 @@ def build_model(
     Returns:
         A compiled model taking transformed features (``<name>_xf``, shape ``[batch, 1]``)
         and returning probabilities: ``[batch, 1]`` for binary, ``[batch, num_classes]``
-        for multiclass.
+        for multiclass; or predicted values, ``[batch, 1]``, for regression.
     """
-    units = 1 if spec.task == "binary" else spec.num_classes
+    units = spec.output_units
     inputs: dict[str, keras.Input] = {}
     for key in spec.numeric:
         inputs[transformed_name(key)] = keras.Input(
@@ -82,19 +84,46 @@ def build_model(
     if wide_logits:
         logits = keras.layers.Add(name="wide_and_deep_logits")([logits, *wide_logits])
 
-    if spec.task == "binary":
-        probabilities = keras.layers.Activation("sigmoid", name="probabilities")(logits)
-        loss = keras.losses.BinaryCrossentropy()
-        metrics = [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")]
-    else:
-        probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-    model = keras.Model(inputs=inputs, outputs=probabilities, name="wide_and_deep")
+    outputs, loss, metrics = _head(spec, logits)
+    model = keras.Model(inputs=inputs, outputs=outputs, name="wide_and_deep")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
         loss=loss,
         metrics=metrics,
     )
     return model
+
+
+def _head(
+    spec: FeatureSpec, logits: tf.Tensor
+) -> tuple[tf.Tensor, keras.losses.Loss, list[keras.metrics.Metric]]:
+    """The output layer, loss and training metrics for the spec's task.
+
+    The metrics' names are TFMA's metric keys (``auc``, ``mean_squared_error``), so
+    TensorBoard and the Evaluator name the same quantity alike.
+    """
+    if spec.task == "binary":
+        outputs = keras.layers.Activation("sigmoid", name="probabilities")(logits)
+        return (
+            outputs,
+            keras.losses.BinaryCrossentropy(),
+            [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        )
+    if spec.task == "multiclass":
+        outputs = keras.layers.Activation("softmax", name="probabilities")(logits)
+        return (
+            outputs,
+            keras.losses.SparseCategoricalCrossentropy(),
+            [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+    # Regression: the summed logits are the prediction (identity activation, named
+    # like the serving output).
+    outputs = keras.layers.Activation("linear", name="predictions")(logits)
+    return (
+        outputs,
+        keras.losses.MeanSquaredError(),
+        [
+            keras.metrics.MeanSquaredError(name="mean_squared_error"),
+            keras.metrics.MeanAbsoluteError(name="mean_absolute_error"),
+        ],
+    )

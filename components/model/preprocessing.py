@@ -68,7 +68,8 @@ def transform_features(
     Returns:
         Transformed features keyed by :func:`transformed_name`: z-scored floats for
         numeric columns, int64 ids for categorical (vocabulary + OOV buckets) and
-        bucketized columns, and the label as an int64 class id.
+        bucketized columns, and the label as an int64 class id (a float32 value for
+        a regression).
     """
     outputs: dict[str, tf.Tensor] = {}
     for key in spec.numeric:
@@ -86,7 +87,10 @@ def transform_features(
         )
     if spec.label in inputs:
         # Serving requests carry no label; TFT prunes this output there.
-        outputs[spec.transformed_label] = tf.cast(_dense(inputs[spec.label], 0), tf.int64)
+        # A regression's label is a number (a float, or an int column read as one);
+        # casting it to a class id would truncate it.
+        label_dtype = tf.float32 if spec.task == "regression" else tf.int64
+        outputs[spec.transformed_label] = tf.cast(_dense(inputs[spec.label], 0), label_dtype)
     return outputs
 
 

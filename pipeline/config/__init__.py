@@ -24,7 +24,8 @@ dataclasses that validate themselves (:mod:`.sections`). Three sections are writ
 in a shorthand that differs from what the pipeline reads (``outputs.root``,
 ``validation.skew.serving_data``, ``evaluation.slice_thresholds[].slice``): a private
 model of the file's shape validates them and builds the frozen section
-(:mod:`.loading`). Unknown keys are rejected everywhere (``extra="forbid"``), and
+(:mod:`.loading`; the evaluation section's, with the gate metric's direction, in
+:mod:`.evaluation`). Unknown keys are rejected everywhere (``extra="forbid"``), and
 :func:`load_config` turns pydantic's errors into one :class:`ConfigError` naming the
 file and each key.
 """
@@ -46,6 +47,7 @@ from pipeline.config.sections import (
     DistanceThresholds,
     EvaluationConfig,
     ExportConfig,
+    MinImprovement,
     OutputsConfig,
     PipelineConfig,
     SliceThreshold,
@@ -66,6 +68,7 @@ __all__ = [
     "DistanceThresholds",
     "EvaluationConfig",
     "ExportConfig",
+    "MinImprovement",
     "OutputsConfig",
     "PipelineConfig",
     "SliceThreshold",

@@ -110,6 +110,15 @@ Tolerance = Annotated[
 ]
 Limit = Annotated[float, Strict(), Field(gt=0, le=1), expect("a number in (0, 1] or null")]
 Seconds = Annotated[float, Strict(), Field(gt=0), expect("a positive number of seconds")]
+# A CSV field separator: one character that is not a quote or a line break. YAML's
+# plain \t (backslash, t: no quotes) means a tab, as the user meant.
+Delimiter = Annotated[
+    str,
+    BeforeValidator(lambda value: "\t" if value == "\\t" else value),
+    Strict(),
+    Field(pattern=r'^[^"\r\n]$'),
+    expect('one character other than a quote or a line break, e.g. ",", ";" or "\\t"'),
+]
 
 _S = TypeVar("_S")
 # A section: a mapping, or null for an optional section's defaults.

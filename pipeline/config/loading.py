@@ -1,8 +1,8 @@
 """Loading a config file: the YAML's shape, its errors, and environment overrides.
 
 A private model per YAML section that is written in a shorthand (``outputs.root``,
-``validation.skew.serving_data``, ``evaluation.slice_thresholds[].slice``) validates
-the file as written and builds the frozen section (:mod:`pipeline.config.sections`);
+``validation.skew.serving_data``; ``evaluation``'s is in :mod:`pipeline.config.evaluation`)
+validates the file as written and builds the frozen section (:mod:`pipeline.config.sections`);
 the other sections validate themselves. pydantic's errors become one
 :class:`ConfigError` that names the file and each key.
 """
@@ -19,11 +19,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     Field,
     Strict,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -33,27 +31,26 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from components.model.features import FeatureSpec
 from components.model.hparams import Hyperparameters
+from pipeline.config.evaluation import EvaluationSection
 from pipeline.config.fields import (
     FORBID_UNKNOWN,
     ConfigPath,
-    Number,
+    Count,
+    Limit,
     Section,
     Text,
     Texts,
-    Tolerance,
     built_by,
-    empty_if_null,
     expect,
 )
 from pipeline.config.sections import (
+    DEFAULT_LABEL_DRIFT,
     DEFAULT_LOCK_TIMEOUT_SECONDS,
     DataConfig,
     DistanceThresholds,
-    EvaluationConfig,
     ExportConfig,
     OutputsConfig,
     PipelineConfig,
-    SliceThreshold,
     TrainingConfig,
     ValidationConfig,
     measures,
@@ -73,122 +70,6 @@ class ConfigError(ValueError):
     """A config file is missing, malformed or inconsistent (message names file and key)."""
 
 
-# evaluation.slices: `device` is short for `[device]`.
-SliceKeys = Annotated[
-    tuple[Text, ...],
-    BeforeValidator(lambda keys: (keys,) if isinstance(keys, str) else keys),
-    expect("a column or a list of columns"),
-]
-SliceValue = Annotated[
-    Annotated[str, Strict()] | Annotated[int, Strict()] | None,
-    # TFMA slices by exact value: a float or a YAML boolean is almost always a
-    # mistake (quote the value if a column really holds "true").
-    expect("null or a string or integer value"),
-]
-
-
-class _SliceEntry(BaseModel):
-    """One ``evaluation.slice_thresholds`` entry as written."""
-
-    model_config = FORBID_UNKNOWN
-
-    slice: Annotated[
-        dict[str, SliceValue],
-        Field(min_length=1),
-        expect(
-            "a non-empty mapping of column to null (every value of the column) "
-            "or to one value, e.g. {device: null} or {device: mobile}"
-        ),
-    ] = Field(default_factory=dict, validate_default=True)
-    lower_bound: Number | None = None
-    max_regression: Tolerance | None = None
-
-    def threshold(self) -> SliceThreshold:
-        """Returns the typed threshold (columns sliced by every value, fixed values)."""
-        return SliceThreshold(
-            columns=tuple(column for column, value in self.slice.items() if value is None),
-            values=tuple((c, str(v)) for c, v in self.slice.items() if v is not None),
-            lower_bound=self.lower_bound,
-            max_regression=self.max_regression,
-        )
-
-
-SliceEntry = Annotated[_SliceEntry, expect("a mapping with slice and lower_bound/max_regression")]
-
-
-class _Evaluation(BaseModel):
-    """The ``evaluation`` section as written."""
-
-    model_config = FORBID_UNKNOWN
-
-    metrics: Annotated[tuple[Text, ...], expect("a list of metric names")]
-    gate_metric: Text
-    lower_bound: Number
-    max_regression: Tolerance = 0.0
-    slices: Annotated[tuple[SliceKeys, ...], empty_if_null(()), expect("a list")] = ()
-    slice_thresholds: Annotated[
-        tuple[SliceEntry, ...],
-        empty_if_null(()),
-        expect(
-            "a list of entries like {slice: {device: null}, lower_bound: 0.6, max_regression: 0.02}"
-        ),
-    ] = ()
-
-    @field_validator("gate_metric")
-    @classmethod
-    def _gate_metric_is_computed(cls, gate: str, info: ValidationInfo) -> str:
-        if "metrics" in info.data and gate not in info.data["metrics"]:
-            raise ValueError(f"evaluation.gate_metric {gate!r} is not in evaluation.metrics")
-        return gate
-
-    @model_validator(mode="after")
-    def _one_entry_per_slice(self) -> _Evaluation:
-        seen: set[tuple[frozenset[str], frozenset[tuple[str, str]]]] = set()
-        for index, entry in enumerate(self.slice_thresholds):
-            threshold = entry.threshold()
-            where = f"evaluation.slice_thresholds[{index}]"
-            if threshold.lower_bound is None and threshold.max_regression is None:
-                raise ValueError(
-                    f"{where} (slice {threshold.name}) needs lower_bound, max_regression or both"
-                )
-            key = (frozenset(threshold.columns), frozenset(threshold.values))
-            if key in seen:
-                raise ValueError(
-                    f"{where} repeats the slice {threshold.name}; put lower_bound and "
-                    "max_regression in one entry"
-                )
-            seen.add(key)
-        return self
-
-    def check_columns(self, features: FeatureSpec) -> None:
-        """Raises ValueError if a slice names a column the features do not configure."""
-        known = {*features.model_features, features.label, *features.ignored}
-        for keys in self.slices:
-            for key in keys:
-                if key not in known:
-                    raise ValueError(
-                        f"evaluation.slices uses {key!r}, which is not a configured column"
-                    )
-        for index, entry in enumerate(self.slice_thresholds):
-            for column in entry.slice:
-                if column not in known:
-                    raise ValueError(
-                        f"evaluation.slice_thresholds[{index}].slice uses {column!r}, which is "
-                        "not a configured column"
-                    )
-
-    def typed(self) -> EvaluationConfig:
-        """Returns the frozen evaluation section."""
-        return EvaluationConfig(
-            metrics=self.metrics,
-            gate_metric=self.gate_metric,
-            lower_bound=self.lower_bound,
-            max_regression=self.max_regression,
-            slices=self.slices,
-            slice_thresholds=tuple(entry.threshold() for entry in self.slice_thresholds),
-        )
-
-
 @pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
 class _Skew(DistanceThresholds):
     """``validation.skew`` as written: the limits and where the serving logs are."""
@@ -204,6 +85,9 @@ class _Validation(BaseModel):
     warn_only: Texts = ()
     drift: Section[DistanceThresholds] = DistanceThresholds()
     skew: Section[_Skew] = _Skew()
+    open_domains: Annotated[Texts, expect("a list of string column names")] = ()
+    max_domain_values: Count = 100
+    label_drift: Limit | None = DEFAULT_LABEL_DRIFT
 
     @field_validator("warn_only")
     @classmethod
@@ -226,6 +110,12 @@ class _Validation(BaseModel):
                     f"validation.{name}.features names {unknown}, which are not numeric, "
                     "bucketized or categorical features of this config"
                 )
+        unknown = sorted(set(self.open_domains) - {*features.categorical, *features.ignored})
+        if unknown:
+            raise ValueError(
+                f"validation.open_domains names {unknown}, which are not categorical or "
+                "ignored columns of this config (only string columns have domains)"
+            )
 
     def typed(self) -> ValidationConfig:
         """Returns the frozen data gate policy."""
@@ -235,6 +125,9 @@ class _Validation(BaseModel):
             drift=self.drift,
             skew=DistanceThresholds(skew.jensen_shannon, skew.l_infinity, skew.features),
             serving_data=skew.serving_data,
+            open_domains=self.open_domains,
+            max_domain_values=self.max_domain_values,
+            label_drift=self.label_drift,
         )
 
 
@@ -291,7 +184,7 @@ class _ConfigFile(BaseModel):
         Hyperparameters()
     )
     training: Section[TrainingConfig] = TrainingConfig()
-    evaluation: Section[_Evaluation]
+    evaluation: Section[EvaluationSection]
     validation: Section[_Validation] = _Validation()
     outputs: Section[_Outputs]
     beam_args: Annotated[Texts, expect("a list of --flag=value strings")] = ()

@@ -23,6 +23,7 @@ from pipeline.config.fields import (
     FORBID_UNKNOWN,
     ConfigPath,
     Count,
+    Delimiter,
     Flag,
     Limit,
     Seconds,
@@ -35,6 +36,9 @@ from pipeline.config.fields import (
 # multi-worker run with a slow worker longer), short enough that a stuck run is
 # reported the same day instead of queueing a day's runs behind it.
 DEFAULT_LOCK_TIMEOUT_SECONDS = 6 * 3600.0
+# The label's drift limit: a binary label whose positive share moves by 0.1 (0.2 ->
+# 0.3) is a different day; ordinary days of the bundled clicks data move it by 0.04.
+DEFAULT_LABEL_DRIFT = 0.1
 
 
 # --- sections written in the YAML as they are typed ----------------------------------------
@@ -51,6 +55,9 @@ class DataConfig:
         window_spans: Transform and Trainer read the newest this-many spans.
         train_buckets: Hash buckets of each span that go to the ``train`` split.
         eval_buckets: Hash buckets that go to the ``eval`` split.
+        delimiter: The CSV field separator (``,``, ``;``, a tab ...). Files are
+            UTF-8, a leading byte-order mark is ignored, and ``*.csv.gz`` spans are
+            decompressed (``components/example_gen.py``).
     """
 
     input_base: ConfigPath
@@ -58,6 +65,7 @@ class DataConfig:
     window_spans: Count = 3
     train_buckets: Count = 4
     eval_buckets: Count = 1
+    delimiter: Delimiter = ","
 
     @field_validator("span_pattern")
     @classmethod
@@ -162,6 +170,31 @@ def measures(spec: FeatureSpec) -> dict[str, str]:
     return result
 
 
+def label_is_class(spec: FeatureSpec) -> bool:
+    """Whether the label holds class ids (every task but ``regression``).
+
+    Args:
+        spec: The features, with the label and the task.
+
+    Returns:
+        True for binary and multiclass tasks.
+    """
+    return spec.task != "regression"
+
+
+def label_measure(spec: FeatureSpec) -> str:
+    """The distance the data gate compares the label by (``validation.label_drift``).
+
+    Args:
+        spec: The features, with the label and the task.
+
+    Returns:
+        ``"l_infinity"`` (of class shares) for a class label, ``"jensen_shannon"``
+        for a float (regression) label.
+    """
+    return "l_infinity" if label_is_class(spec) else "jensen_shannon"
+
+
 @pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
 class ExportConfig:
     """Extra artifacts pushed next to the SavedModel.
@@ -172,23 +205,43 @@ class ExportConfig:
             version directory; adds the ``TFLiteConverter`` node.
         tflite_max_metric_delta: The largest allowed ``|float - TFLite|`` of the
             gate metric on the eval split of the newest span, in the metric's own
-            units: 0.01 is one point of AUC or accuracy. Over it, ``model.tflite``
-            is not pushed (the SavedModel still is).
+            units: 0.01 is one point of AUC or accuracy (a mean squared error is in
+            squared label units, so its bound is set in those). The bound is on
+            the absolute difference, so it holds whichever direction is better.
+            Over it, ``model.tflite`` is not pushed (the SavedModel still is).
     """
 
     tflite: Flag = False
     tflite_max_metric_delta: Annotated[
         float,
         Strict(),
-        Field(ge=0, le=1),
+        # No upper limit: an error metric (regression) is not in [0, 1].
+        Field(ge=0, allow_inf_nan=False),
         expect(
-            "a number in [0, 1] (the largest allowed |float - TFLite| of "
-            "evaluation.gate_metric; 0.01 is one point of AUC or accuracy)"
+            "a finite number >= 0 in the gate metric's units (the largest allowed "
+            "|float - TFLite| of evaluation.gate_metric; 0.01 is one point of AUC or accuracy)"
         ),
     ] = 0.01
 
 
 # --- sections the loader builds from a YAML shorthand ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MinImprovement:
+    """How much better than the baseline a model must be to bless (TFMA change threshold).
+
+    Both are in the gate metric's direction (an error must fall, AUC must rise);
+    when both are set, both must hold.
+
+    Attributes:
+        absolute: The least improvement in the metric's units (0.01: one point of AUC).
+        relative: The least improvement as a fraction of the baseline's value
+            (0.01: 1 %).
+    """
+
+    absolute: float | None = None
+    relative: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,16 +257,23 @@ class SliceThreshold:
         columns: Columns sliced by every value (``SlicingSpec.feature_keys``).
         values: ``(column, value)`` pairs fixing one value each
             (``SlicingSpec.feature_values``; TFMA matches ``"3"`` to the integer 3).
-        lower_bound: Absolute floor for ``gate_metric`` on each matching slice;
-            None: no floor.
-        max_regression: How much lower than the baseline's value on the same slice
-            ``gate_metric`` may be; None: no comparison with the baseline.
+        lower_bound: Absolute floor for a higher-is-better ``gate_metric`` on each
+            matching slice; None: no floor.
+        max_regression: How much worse (in the metric's direction) than the
+            baseline's value on the same slice ``gate_metric`` may be; None: no
+            tolerance.
+        upper_bound: Absolute ceiling for a lower-is-better ``gate_metric`` on each
+            matching slice; None: no ceiling.
+        min_improvement: How much better than the baseline on the same slice the
+            candidate must be (excludes ``max_regression``); None: no such demand.
     """
 
     columns: tuple[str, ...] = ()
     values: tuple[tuple[str, str], ...] = ()
     lower_bound: float | None = None
     max_regression: float | None = None
+    upper_bound: float | None = None
+    min_improvement: MinImprovement | None = None
 
     @property
     def name(self) -> str:
@@ -230,20 +290,36 @@ class EvaluationConfig:
     Attributes:
         metrics: TFMA/Keras metric class names computed on the eval split.
         gate_metric: The metric the blessing thresholds apply to.
-        lower_bound: Absolute floor: a model below it is never blessed.
-        max_regression: How much lower than the baseline (latest blessed model)
-            ``gate_metric`` may be and still bless; 0 means "not worse".
+        lower_bound: Absolute floor for a higher-is-better gate metric: a model
+            below it is never blessed (None for a lower-is-better one).
+        max_regression: How much worse than the baseline (latest blessed model),
+            in the metric's direction, ``gate_metric`` may be and still bless; 0
+            means "not worse"; None when ``min_improvement`` is set.
         slices: Feature-key tuples to slice metrics by (overall is always computed).
         slice_thresholds: Further thresholds on ``gate_metric`` per slice, checked
             in addition to the overall ones; every one must pass to bless.
+        direction: ``higher`` or ``lower``: which way ``gate_metric`` is better
+            (from the metric's name, or ``evaluation.direction``).
+        upper_bound: Absolute ceiling for a lower-is-better gate metric: a model
+            above it is never blessed (None for a higher-is-better one).
+        min_improvement: How much better than the baseline the candidate must be
+            to bless (None: ``max_regression`` applies instead).
     """
 
     metrics: tuple[str, ...]
     gate_metric: str
-    lower_bound: float
-    max_regression: float = 0.0
+    lower_bound: float | None = None
+    max_regression: float | None = 0.0
     slices: tuple[tuple[str, ...], ...] = ()
     slice_thresholds: tuple[SliceThreshold, ...] = ()
+    direction: str = "higher"
+    upper_bound: float | None = None
+    min_improvement: MinImprovement | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger ``gate_metric`` is a better model."""
+        return self.direction == "higher"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,12 +336,49 @@ class ValidationConfig:
         skew: Limits between the newest span and serving-time data.
         serving_data: Directory of serving-time CSV logs in the same span layout as
             the training data (no label needed); None: no skew check.
+        open_domains: String columns whose values are open-ended (cities, company
+            names): ``python -m pipeline schema`` gives them no closed domain, so an
+            unseen value passes the gate and reaches the model's OOV buckets.
+        max_domain_values: A string column with more distinct values than this in
+            the training window gets no closed domain either (TFDV's
+            ``max_string_domain_size``).
+        label_drift: Limit on how far the label's distribution may move from the
+            previous passing span's (see :func:`label_measure`); None: not compared.
     """
 
     warn_only: tuple[str, ...] = ()
     drift: DistanceThresholds = DistanceThresholds()
     skew: DistanceThresholds = DistanceThresholds()
     serving_data: Path | None = None
+    open_domains: tuple[str, ...] = ()
+    max_domain_values: int = 100
+    label_drift: float | None = DEFAULT_LABEL_DRIFT
+
+    def label_limit(self, spec: FeatureSpec) -> tuple[str, float] | None:
+        """The label's drift measure and limit.
+
+        Args:
+            spec: The features, with the label and the task.
+
+        Returns:
+            ``(measure, limit)``, or None when label drift is off.
+        """
+        return None if self.label_drift is None else (label_measure(spec), self.label_drift)
+
+    def drift_limits(self, spec: FeatureSpec) -> dict[str, tuple[str, float]]:
+        """Every drift limit the data gate applies: the features' and the label's.
+
+        Args:
+            spec: The features, with the label and the task.
+
+        Returns:
+            Column -> (``"jensen_shannon"`` or ``"l_infinity"``, limit).
+        """
+        limits = self.drift.for_features(spec)
+        label = self.label_limit(spec)
+        if label is not None:
+            limits[spec.label] = label
+        return limits
 
 
 @dataclasses.dataclass(frozen=True)

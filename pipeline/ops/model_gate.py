@@ -38,10 +38,12 @@ class SliceCheck:
         baseline_value: The baseline model's value on the slice (None without one).
         change: Candidate minus baseline on the slice (None without baseline).
         allowed_change: The change threshold's absolute bound (None: no change
-            threshold applied, e.g. for the first model).
+            threshold applied, e.g. for the first model, or a relative one only).
         higher_is_better: The change threshold's direction.
         change_passed: Whether the change check passed (None: no change threshold).
         example_count: The slice's examples, when ``ExampleCount`` is computed.
+        allowed_relative: The change threshold's relative bound, a fraction of the
+            baseline's value (None: none).
     """
 
     slice: str
@@ -56,6 +58,7 @@ class SliceCheck:
     higher_is_better: bool = True
     change_passed: bool | None = None
     example_count: float | None = None
+    allowed_relative: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -86,6 +89,8 @@ class ModelGate:
             leaves the message empty for a plain threshold violation).
         slices: The per-slice thresholds' checks (``evaluation.slice_thresholds``),
             one per computed slice and threshold spec, in slice order.
+        allowed_relative: The change threshold's relative bound, a fraction of the
+            baseline's value (None: none).
     """
 
     metric: str
@@ -102,6 +107,7 @@ class ModelGate:
     higher_is_better: bool = True
     failures: tuple[str, ...] = ()
     slices: tuple[SliceCheck, ...] = ()
+    allowed_relative: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +221,29 @@ def _bound(threshold: Any, field: str) -> float | None:
     if threshold is None or not threshold.HasField(field):
         return None
     return getattr(threshold, field).value
+
+
+def _higher_is_better(change_threshold: Any, value_threshold: Any = None) -> bool:
+    """The gate metric's direction, from the thresholds TFMA applied.
+
+    The change threshold states it; without one (the first model, where TFX
+    dropped it) a value threshold with only an upper bound means lower is better.
+
+    Args:
+        change_threshold: A ``GenericChangeThreshold``, or None.
+        value_threshold: A ``GenericValueThreshold``, or None.
+
+    Returns:
+        False for a lower-is-better metric.
+    """
+    import tensorflow_model_analysis as tfma
+
+    if change_threshold is not None:
+        return bool(change_threshold.direction != tfma.MetricDirection.LOWER_IS_BETTER)
+    return not (
+        _bound(value_threshold, "upper_bound") is not None
+        and _bound(value_threshold, "lower_bound") is None
+    )
 
 
 def _metric_thresholds(eval_config: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
@@ -417,9 +446,8 @@ def _slice_check(
         baseline_value=(None if baseline is None else values.get(key.make_baseline_key(baseline))),
         change=values.get(diff_key) if baseline is not None else None,
         allowed_change=_bound(change_threshold, "absolute"),
-        higher_is_better=(
-            getattr(change_threshold, "direction", None) != tfma.MetricDirection.LOWER_IS_BETTER
-        ),
+        allowed_relative=_bound(change_threshold, "relative"),
+        higher_is_better=_higher_is_better(change_threshold, value_threshold),
         change_passed=verdict(change_threshold, diff_key, "change_threshold"),
         example_count=values.get(count_key),
     )
@@ -529,9 +557,8 @@ def model_gate(evaluation_uri: str, blessed: bool | None) -> ModelGate | None:
         baseline_value=(None if baseline is None else values.get(key.make_baseline_key(baseline))),
         change=values.get(diff_key) if baseline is not None else None,
         allowed_change=_bound(change_threshold, "absolute"),
-        higher_is_better=(
-            getattr(change_threshold, "direction", None) != tfma.MetricDirection.LOWER_IS_BETTER
-        ),
+        allowed_relative=_bound(change_threshold, "relative"),
+        higher_is_better=_higher_is_better(change_threshold, value_threshold),
         change_passed=verdict(change_threshold, diff_key),
         blessed=blessed,
         failures=validation.failures,

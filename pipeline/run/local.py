@@ -137,7 +137,7 @@ def _run_locked(
         details = ""
         if failed and failed[0].node_id == EXAMPLE_GEN:
             # Beam's CSV errors name neither the file nor the line; find them.
-            problem = csv_check.diagnose([spans.newest_span(config)[1]])
+            problem = csv_check.diagnose([spans.newest_span(config)[1]], config.data.delimiter)
             reason = f"the span's CSV cannot be read, {problem}" if problem else reason
         elif failed and failed[0].node_id == DATA_GATE:
             details = _gate_report(error)

@@ -46,6 +46,7 @@ from pipeline.nodes import (
 from pipeline.ops.model_gate import ModelGate, SliceMetrics, slice_metrics
 from pipeline.ops.summary import RunSummary, summarize_run
 from pipeline.views import charts
+from pipeline.views.summary import improvement_rule
 
 # components.data_gate's file names and compared split (not imported: that module
 # imports TFX and TFDV at import time).
@@ -499,7 +500,11 @@ def templates() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        fmt=charts.fmt, metric_text=charts.metric_text, signed=_signed, span_date=queries.span_date
+        fmt=charts.fmt,
+        metric_text=charts.metric_text,
+        signed=_signed,
+        span_date=queries.span_date,
+        improvement_rule=improvement_rule,
     )
     env.globals.update(
         STATE_COLOURS=charts.STATE_COLOURS,

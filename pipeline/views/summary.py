@@ -34,27 +34,89 @@ def _value_check(gate: ModelGate | SliceCheck, metric_key: str) -> str:
     return f"{text} {' and '.join(bounds)} -> {_check(gate.value_passed)}"
 
 
+def _demands_gain(bound: float, higher_is_better: bool) -> bool:
+    """Whether a change bound demands an improvement rather than tolerating a loss.
+
+    Args:
+        bound: A change threshold's absolute or relative bound.
+        higher_is_better: The metric's direction.
+
+    Returns:
+        True for a bound on the better side of zero (``min_improvement``), False for
+        one on the worse side (``max_regression``).
+    """
+    return bound > 0 if higher_is_better else bound < 0
+
+
+def improvement_rule(gate: ModelGate | SliceCheck) -> str | None:
+    """``must improve by >= 0.0100 over the baseline`` when the gate demands a gain.
+
+    Args:
+        gate: The overall gate or a slice check.
+
+    Returns:
+        The rule in words, or None when the change threshold tolerates a loss
+        (or there is none).
+    """
+    parts = []
+    absolute, relative = gate.allowed_change, gate.allowed_relative
+    if absolute is not None and _demands_gain(absolute, gate.higher_is_better):
+        parts.append(f"by >= {abs(absolute):.4f}")
+    if relative is not None and _demands_gain(relative, gate.higher_is_better):
+        parts.append(f"by >= {abs(relative):.2%}")
+    return f"must improve {' and '.join(parts)} over the baseline" if parts else None
+
+
+def _operator(change: float, bound: float, higher_is_better: bool) -> str:
+    if higher_is_better:
+        return ">=" if change >= bound else "<"
+    return "<=" if change <= bound else ">"
+
+
+def _comparisons(gate: ModelGate | SliceCheck) -> list[str]:
+    """Each change bound against the change: ``change +0.0053 >= allowed -0.0100``."""
+    higher, change = gate.higher_is_better, gate.change
+    texts = []
+    if gate.allowed_change is not None:
+        bound = gate.allowed_change
+        word = "required" if _demands_gain(bound, higher) else "allowed"
+        if change is None:
+            texts.append(f"change: not recorded, {word} {bound:+.4f}")
+        else:
+            texts.append(
+                f"change {change:+.4f} {_operator(change, bound, higher)} {word} {bound:+.4f}"
+            )
+    if gate.allowed_relative is not None:
+        bound = gate.allowed_relative
+        word = "required" if _demands_gain(bound, higher) else "allowed"
+        base = gate.baseline_value
+        if change is None or not base:
+            texts.append(f"relative change: not recorded, {word} {bound:+.2%}")
+        else:
+            ratio = change / base
+            texts.append(
+                f"change {change:+.4f} = {ratio:+.2%} of the baseline "
+                f"{_operator(ratio, bound, higher)} {word} {bound:+.2%}"
+            )
+    return texts
+
+
 def _change_check(gate: ModelGate | SliceCheck) -> str:
     """``baseline 0.80, change +0.01 >= allowed -0.01 -> PASS`` (or why there is none)."""
-    if gate.baseline_value is None and gate.allowed_change is None:
-        return "no baseline (first model), no comparison"
-    if gate.baseline_value is None:
-        baseline = "baseline: none"
-    else:
-        baseline = f"baseline {gate.baseline_value:.4f}"
-    change = "change: not recorded" if gate.change is None else f"change {gate.change:+.4f}"
-    if gate.allowed_change is None:
-        return f"{baseline}, {change} (no change threshold)"
-    if gate.change is None:
-        return f"{baseline}, {change}, allowed {gate.allowed_change:+.4f} -> FAIL"
-    if gate.higher_is_better:
-        op = ">=" if gate.change >= gate.allowed_change else "<"
-    else:
-        op = "<=" if gate.change <= gate.allowed_change else ">"
-    return (
-        f"{baseline}, {change} {op} allowed {gate.allowed_change:+.4f} "
-        f"-> {_check(gate.change_passed)}"
+    if gate.allowed_change is None and gate.allowed_relative is None:
+        if gate.baseline_value is None:
+            return "no baseline (first model), no comparison"
+        change = "change: not recorded" if gate.change is None else f"change {gate.change:+.4f}"
+        return f"baseline {gate.baseline_value:.4f}, {change} (no change threshold)"
+    baseline = (
+        "baseline: none" if gate.baseline_value is None else f"baseline {gate.baseline_value:.4f}"
     )
+    rule = improvement_rule(gate)
+    text = f"{baseline}, {' and '.join(_comparisons(gate))}"
+    if rule:
+        text += f" ({rule})"
+    verdict = "FAIL" if gate.change is None else _check(gate.change_passed)
+    return f"{text} -> {verdict}"
 
 
 def format_slice_check(check: SliceCheck, metric_key: str) -> str:
@@ -90,10 +152,14 @@ def format_gate(gate: ModelGate, pushed: bool) -> str:
     Returns:
         E.g. ``Model gate on AUC (overall slice, ...): candidate 0.5123 < lower
         bound 0.6500 -> FAIL; baseline 0.7990, change -0.2867 < allowed -0.0100
-        -> FAIL. Not blessed, not pushed; the served model is unchanged.``
+        -> FAIL. Not blessed, not pushed; the served model is unchanged.``; a
+        lower-is-better metric says so in the parentheses, and a demanded gain
+        reads ``change +0.0000 < required +0.0100 (must improve by >= 0.0100
+        over the baseline) -> FAIL``.
     """
+    scope = GATE_SCOPE if gate.higher_is_better else f"lower is better; {GATE_SCOPE}"
     line = (
-        f"Model gate on {gate.metric} ({GATE_SCOPE}): "
+        f"Model gate on {gate.metric} ({scope}): "
         f"{_value_check(gate, gate.metric_key)}; {_change_check(gate)}."
     )
     if gate.blessed is True:

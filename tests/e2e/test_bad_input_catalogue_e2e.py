@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import ml_metadata as mlmd
+import numpy as np
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
@@ -24,6 +26,7 @@ from tfx.components.example_gen import utils as example_gen_utils
 from pipeline import nodes
 from pipeline.config import PipelineConfig, load_config, with_env_overrides
 from pipeline.devtools import clickgen
+from pipeline.devtools.clickgen import csv_edit
 from pipeline.mlmd import connection as metadata
 from tests.support.cli import REPO, run_cli
 
@@ -47,6 +50,17 @@ def _write(
 
 def _empty_dir(data: Path, day: datetime.date) -> None:
     (data / day.isoformat()).mkdir(parents=True)
+
+
+def _constant_label(data: Path, day: datetime.date) -> None:
+    # An ordinary day whose every label is 0: features, schema and feature drift are
+    # all normal; only the label's distribution (and one-class eval split) show it.
+    _write()(data, day)
+    (path,) = (data / day.isoformat()).glob("*.csv")
+    index = csv_edit.column_index(csv_edit.header_line(path), clickgen.LABEL)
+    # fraction 1 edits every row and draws nothing from the rng.
+    rng = np.random.default_rng(SEED)
+    csv_edit.rewrite_rows(path, rng, 1.0, csv_edit.set_field(index, lambda _v, _r: b"0"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +110,7 @@ CATALOGUE: dict[str, Case] = {
     "null_feature": Case(
         _write(("null_feature",)), 1, nodes.DATA_GATE, ("rating: FEATURE_TYPE_NOT_PRESENT",)
     ),
-    "missing_label": Case(_write(("missing_label",)), 1, nodes.DATA_GATE, ("clicked: ",)),
+    "missing_label": Case(_write(("missing_label",)), 1, nodes.DATA_GATE, ("label 'clicked': ",)),
     "ragged_rows": Case(
         _write(("ragged_rows",)), 1, nodes.EXAMPLE_GEN, ("fields where the header has 14",)
     ),
@@ -112,6 +126,20 @@ CATALOGUE: dict[str, Case] = {
         1,
         nodes.DATA_GATE,
         ("device: COMPARATOR_L_INFTY_HIGH - drift L-infinity distance", "threshold 0.1000"),
+        schema_anomaly=False,
+    ),
+    "constant_label": Case(
+        _constant_label,
+        1,
+        nodes.DATA_GATE,
+        (
+            "has 2 blocking problems",
+            "BLOCK label 'clicked': COMPARATOR_L_INFTY_HIGH - drift L-infinity distance 0.",
+            "over the label's threshold (validation.label_drift) 0.1000 [train]",
+            "BLOCK label 'clicked': FEATURE_TYPE_LOW_UNIQUE - the eval split has a single label "
+            "class: all ",
+            "examples have clicked = 0, and a model cannot be evaluated on one class [eval]",
+        ),
         schema_anomaly=False,
     ),
 }
@@ -293,7 +321,7 @@ def test_bad_day_is_stopped_cleanly(catalogue: Catalogue, name: str) -> None:
         assert error[len("error: ") :] in report
         assert outcome.run_context in (report_path.parent / "report.html").read_text()
         if case.failed_node == nodes.DATA_GATE:
-            if case.schema_anomaly or name == "drifted_day":
+            if case.schema_anomaly or name in ("drifted_day", "constant_label"):
                 # The gate's full report: every compared feature's distance and threshold.
                 assert "Drift against span" in report
                 assert "region: drift L-infinity distance" in report
@@ -330,3 +358,23 @@ def test_next_good_day_trains_on_good_days_only_and_is_pushed(catalogue: Catalog
     # drift reference is the last day that passed, not any of the rejected ones.
     assert f"Drift against span {_span(START + datetime.timedelta(days=2))} " in good.stdout
     assert "device: drift L-infinity distance" in good.stdout
+
+
+def test_constant_label_day_is_named_in_the_report_and_summary(catalogue: Catalogue) -> None:
+    outcome = catalogue.outcomes["constant_label"]
+    error = _error(outcome)
+    # Only the label blocks: every feature is an ordinary day's.
+    assert error.count("BLOCK ") == 2, error
+    # The run's report (summary so far, the paragraph, the gate's full report) lists
+    # the label's distance with the others, named as the label.
+    report = Path(error.split("the report is in ", 1)[1].split(" and the full", 1)[0]).read_text()
+    assert re.search(
+        r"^  label 'clicked': drift L-infinity distance 0\.\d{4} > threshold 0\.1000$", report, re.M
+    ), report
+    # The next good day's summary (pipeline.views.summary) names the label's distance too,
+    # measured against the last day that passed.
+    assert re.search(
+        r"^  label 'clicked': drift L-infinity distance 0\.0\d{3} <= threshold 0\.1000$",
+        catalogue.good.stdout,
+        re.M,
+    ), catalogue.good.stdout

@@ -1,4 +1,4 @@
-"""The ``schema`` CLI on generated data: dry run, write, then no change."""
+"""The ``schema`` CLI on generated data: dry run, write, then an update with no change."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def test_schema_cli_dry_run_write_and_no_change(two_days: Path, tmp_path: Path) 
 
     dry = run_cli_process(*schema, "--dry-run", cwd=tmp_path, timeout=180)
     assert dry.returncode == 0, dry.stderr
+    assert "Inferred from scratch with spans" in dry.stdout
     assert "+ feature clicked" in dry.stdout
     assert "+ string domain device" in dry.stdout
     assert "Dry run" in dry.stdout
@@ -36,5 +37,6 @@ def test_schema_cli_dry_run_write_and_no_change(two_days: Path, tmp_path: Path) 
 
     again = run_cli_process(*schema, cwd=tmp_path, timeout=180)
     assert again.returncode == 0, again.stderr
+    assert "Updated the curated schema" in again.stdout
     assert "No change" in again.stdout
     assert "Wrote" not in again.stdout

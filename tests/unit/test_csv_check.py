@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.devtools import clickgen
 from pipeline.run.guards import csv_check
+from tests.support.csv_dialects import rewrite
 
 DAY = datetime.date(2026, 11, 4)
 
@@ -58,3 +59,56 @@ def test_unreadable_files_are_named_with_the_line(
 def test_header_only_is_readable(tmp_path: Path) -> None:
     # Readable, just empty: the data gate (not the CSV reader) rejects it.
     assert csv_check.diagnose_file(_day(tmp_path, "header_only")) is None
+
+
+def test_the_pipelines_dialect_reads_cleanly(tmp_path: Path) -> None:
+    # A byte-order mark is stripped as ExampleGen strips it; the delimiter and gzip
+    # are the configured dialect's.
+    source = _day(tmp_path)
+    for name, delimiter, bom in [
+        ("bom.csv", ",", True),
+        ("semicolon.csv", ";", False),
+        ("tab.csv.gz", "\t", True),
+    ]:
+        path = rewrite(source, tmp_path / "dialects" / name, delimiter, bom)
+        assert csv_check.diagnose_file(path, delimiter) is None, name
+
+
+def test_a_gzipped_ragged_file_is_named_with_the_line(tmp_path: Path) -> None:
+    path = rewrite(_day(tmp_path, "ragged_rows"), tmp_path / "gz" / "clicks.csv.gz", ";")
+    problem = csv_check.diagnose([str(tmp_path / "gz" / "*.csv.gz")], ";")
+    assert problem is not None and problem.startswith(f"{path} line ")
+    assert "fields where the header has 14" in problem
+
+
+def test_a_corrupt_gzip_file_is_named(tmp_path: Path) -> None:
+    # Named .gz, not gzipped (Beam decompresses by the extension).
+    path = tmp_path / "clicks.csv.gz"
+    path.write_bytes(b"a,b\n1,2\n")
+    problem = csv_check.diagnose_file(path)
+    assert problem is not None and problem.startswith(f"{path} cannot be decompressed")
+
+
+def test_the_wrong_delimiter_names_the_one_to_configure(tmp_path: Path) -> None:
+    path = rewrite(_day(tmp_path), tmp_path / "semi" / "clicks.csv", ";")
+    problem = csv_check.diagnose_file(path, ",")
+    assert problem is not None and problem.startswith(f"{path}: the header is a single column")
+    assert 'set data.delimiter: ";"' in problem
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [
+        ("utf-16", "is UTF-16 encoded (it starts with a UTF-16 byte-order mark)"),
+        ("latin-1", "line 1: bytes b'\\xe9"),
+    ],
+)
+def test_a_file_not_in_utf8_is_refused_naming_it(
+    tmp_path: Path, encoding: str, expected: str
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes("prénom,âge\nzoé,3\n".encode(encoding))
+    problem = csv_check.diagnose_file(path)
+    assert problem is not None and problem.startswith(str(path))
+    assert expected in problem
+    assert "UTF-8" in problem

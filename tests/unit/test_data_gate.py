@@ -1,10 +1,16 @@
-"""The data gate's policy and report, on real TFDV anomalies."""
+"""The data gate's policy and report, on real TFDV anomalies and statistics."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+
+import numpy as np
 import pandas as pd
+import pytest
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 from components.data_gate import (
     NO_DATA,
@@ -14,10 +20,14 @@ from components.data_gate import (
     findings,
     measure_distances,
     report,
+    single_class_finding,
 )
-from pipeline.config import DistanceThresholds, load_config
+from components.label_guard import class_label_stats_options, label_comparable, label_statistics
+from pipeline.config import ConfigError, DistanceThresholds, load_config
+from pipeline.config.sections import label_is_class, label_measure
 from pipeline.ops import summary
 from tests.support.cli import REPO
+from tests.support.config import write_config
 
 SCHEMA = tfdv.load_schema_text(str(REPO / "schemas" / "clicks" / "schema.pbtxt"))
 
@@ -155,3 +165,164 @@ def test_skew_against_serving_data_is_measured_separately() -> None:
     distances = _distances(_day(2000, day=1), serving, skew=True)
     assert distances and {d.comparison for d in distances} == {"skew"}
     assert {d.feature for d in distances if d.exceeded} >= {"device", "hour"}
+
+
+# --- the label: its drift against the previous passing span, and a one-class eval split ---
+
+LABEL = CONFIG.features.label
+LABEL_LIMIT = CONFIG.validation.label_limit(CONFIG.features)
+
+
+def _class_stats(frame: pd.DataFrame) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Statistics as the pipeline's StatisticsGen computes them (class counts for the label)."""
+    return tfdv.generate_statistics_from_dataframe(frame, class_label_stats_options(LABEL))
+
+
+def _label_distances(current, previous) -> list:
+    schema = comparator_schema(SCHEMA, {LABEL: LABEL_LIMIT}, {})
+    return measure_distances(current, schema, previous, None)[1]
+
+
+def _all_zero(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(**{LABEL: 0})
+
+
+def test_label_drift_is_on_by_default_with_its_own_threshold(tmp_path) -> None:
+    assert LABEL == "clicked" and LABEL_LIMIT == ("l_infinity", 0.1)
+    # On by default, even without a validation section.
+    bare = write_config(tmp_path, lambda raw: raw.pop("validation"), name="bare.yaml")
+    assert load_config(bare).validation.label_limit(CONFIG.features) == ("l_infinity", 0.1)
+    off = load_config(
+        write_config(tmp_path, lambda raw: raw["validation"].update(label_drift=None))
+    )
+    assert off.validation.label_drift is None
+    assert off.validation.label_limit(off.features) is None
+    assert off.validation.drift_limits(off.features) == LIMITS
+    assert CONFIG.validation.drift_limits(CONFIG.features) == {**LIMITS, LABEL: LABEL_LIMIT}
+    custom = write_config(tmp_path, lambda raw: raw["validation"].update(label_drift=0.25))
+    assert load_config(custom).validation.label_limit(CONFIG.features) == ("l_infinity", 0.25)
+    bad = write_config(tmp_path, lambda raw: raw["validation"].update(label_drift=1.5))
+    with pytest.raises(ConfigError, match=r"validation\.label_drift.*\(0, 1\]"):
+        load_config(bad)
+
+
+def test_a_float_label_drifts_by_jensen_shannon() -> None:
+    assert label_is_class(CONFIG.features)
+    assert label_measure(CONFIG.features) == "l_infinity"
+    regression = dataclasses.replace(CONFIG.features, task="regression", num_classes=1)
+    assert not label_is_class(regression)
+    assert label_measure(regression) == "jensen_shannon"
+    # The gate's side, on a float label: TFDV's Jensen-Shannon divergence of histograms.
+    rng = np.random.default_rng(0)
+    before = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"y": rng.normal(0, 1, 1500)}))
+    after = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"y": rng.normal(2, 1, 1500)}))
+    same = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"y": rng.normal(0, 1, 1500)}))
+    schema = comparator_schema(tfdv.infer_schema(before), {"y": ("jensen_shannon", 0.1)}, {})
+    shifted = measure_distances(after, schema, before, None)[1]
+    assert [(d.feature, d.measure, d.exceeded) for d in shifted] == [
+        ("y", "Jensen-Shannon divergence", True)
+    ]
+    assert not any(d.exceeded for d in measure_distances(same, schema, before, None)[1])
+    (finding,) = distance_findings(shifted, {"y": "jensen_shannon"}, (), label="y")
+    assert finding.line().startswith(
+        "label 'y': COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH - drift Jensen-Shannon divergence"
+    )
+    # A float label has no classes: never "comparable only with class counts".
+    assert label_comparable(before, "y", classes=False)
+
+
+def test_the_pipeline_counts_label_classes_so_l_infinity_measures_them() -> None:
+    good, zeros = _day(1500, day=2), _all_zero(_day(1500, day=2))
+    previous = _day(1500, day=1)
+    # As StatisticsGen computes them by default (a histogram for the integer label),
+    # TFDV's L-infinity distance is 0 even for an all-zero day (data-validation#147).
+    plain = tfdv.generate_statistics_from_dataframe
+    (blind,) = _label_distances(plain(zeros), plain(previous))
+    assert blind.value == 0.0
+    # With the pipeline's options the label has class counts, the rest is unchanged.
+    counted = _class_stats(zeros)
+    assert label_statistics(counted, LABEL).HasField("string_stats")
+    assert label_statistics(counted, "price") == label_statistics(plain(zeros), "price")
+    (shifted,) = _label_distances(counted, _class_stats(previous))
+    assert shifted.measure == "L-infinity distance" and shifted.exceeded
+    assert shifted.value == pytest.approx(previous[LABEL].mean(), abs=1e-6)
+    # Ordinary days stay well within the limit.
+    (ordinary,) = _label_distances(_class_stats(good), _class_stats(previous))
+    assert ordinary.value < 0.05
+
+
+def test_a_constant_label_day_blocks_naming_the_label() -> None:
+    previous = _class_stats(_day(1500, day=1))
+    distances = _label_distances(_class_stats(_all_zero(_day(1500, day=2))), previous)
+    found = distance_findings(distances, {LABEL: "l_infinity"}, (), label=LABEL)
+    (finding,) = found
+    assert finding.blocking and finding.label and finding.kinds == ("COMPARATOR_L_INFTY_HIGH",)
+    assert re.fullmatch(
+        r"label 'clicked': COMPARATOR_L_INFTY_HIGH - drift L-infinity distance 0\.\d{4} is over "
+        r"the label's threshold \(validation\.label_drift\) 0\.1000 \[train\]",
+        finding.line(),
+    ), finding.line()
+    text = report(20760, found, distances, {"drift": "span 20759"}, label=LABEL)
+    assert "has 1 blocking problem;" in text
+    assert re.search(
+        r"^  label 'clicked': drift L-infinity distance 0\.\d{4} > threshold", text, re.M
+    )
+    # warn_only can make it a warning, like any drift.
+    (warning,) = distance_findings(
+        distances, {LABEL: "l_infinity"}, ("COMPARATOR_L_INFTY_HIGH",), LABEL
+    )
+    assert not warning.blocking
+
+
+def test_an_eval_split_with_one_class_blocks_with_a_sentence() -> None:
+    finding = single_class_finding(_class_stats(_all_zero(_day(300))), LABEL, ())
+    assert finding is not None and finding.blocking and finding.label
+    assert finding.line() == (
+        "label 'clicked': FEATURE_TYPE_LOW_UNIQUE - the eval split has a single label class: "
+        "all 300 of its examples have clicked = 0, and a model cannot be evaluated on one "
+        "class [eval]"
+    )
+    # Without class counts (statistics of an older pipeline) the same is read from min = max.
+    plain = tfdv.generate_statistics_from_dataframe(_all_zero(_day(300)))
+    assert single_class_finding(plain, LABEL, ()).description == finding.description
+    assert single_class_finding(_class_stats(_day(300)), LABEL, ()) is None
+    # No label at all is ExampleValidator's finding (missing column), not this one.
+    assert single_class_finding(_class_stats(_day(300).drop(columns=[LABEL])), LABEL, ()) is None
+    assert not single_class_finding(
+        _class_stats(_all_zero(_day(300))), LABEL, ("FEATURE_TYPE_LOW_UNIQUE",)
+    ).blocking
+
+
+def test_label_anomalies_name_the_label() -> None:
+    frame = _day()
+    frame.loc[:5, LABEL] = 2
+    found = findings({"train": _anomalies(frame)}, warn_only=(), label=LABEL)
+    assert [f.line() for f in found] == [
+        "label 'clicked': INT_TYPE_BIG_INT - Unexpectedly large value: 2. [train]"
+    ]
+
+
+def test_label_drift_is_skipped_against_statistics_without_class_counts() -> None:
+    assert label_comparable(_class_stats(_day(300)), LABEL, classes=True)
+    # Written before StatisticsGen counted classes: TFDV would find every class new.
+    older = tfdv.generate_statistics_from_dataframe(_day(1500, day=1))
+    assert not label_comparable(older, LABEL, classes=True)
+    (mismatch,) = _label_distances(_class_stats(_day(1500, day=2)), older)
+    assert mismatch.value > 0.5
+
+
+def test_the_pipeline_wires_the_label_policy_and_class_counts() -> None:
+    from pipeline import pipeline as topology
+
+    components = {c.id: c for c in topology.create_pipeline(CONFIG).components}
+    gate = components["DataGate"].exec_properties
+    assert (gate["label"], gate["label_classes"]) == ("clicked", True)
+    # The label's limit is one of the drift limits, the features' unchanged.
+    drift = json.loads(gate["drift_thresholds"])
+    assert drift == {**{k: list(v) for k, v in LIMITS.items()}, "clicked": ["l_infinity", 0.1]}
+    options = tfdv.StatsOptions.from_json(
+        components["StatisticsGen"].exec_properties["stats_options_json"]
+    )
+    assert [(f.name, f.int_domain.is_categorical) for f in options.schema.feature] == [
+        ("clicked", True)
+    ]

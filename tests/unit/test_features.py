@@ -65,8 +65,33 @@ def test_multiclass_with_three_classes_is_fine() -> None:
 
 
 def test_unknown_task_raises() -> None:
-    with pytest.raises(ValueError, match="'regression'"):
-        FeatureSpec(label="y", task="regression", numeric=("x",))
+    with pytest.raises(
+        ValueError, match="'ranking', expected one of binary, multiclass, regression"
+    ):
+        FeatureSpec(label="y", task="ranking", numeric=("x",))
+
+
+def test_regression_has_one_output_and_no_classes() -> None:
+    spec = FeatureSpec.from_dict({"label": "y", "task": "regression", "numeric": ["x"]})
+    assert (spec.task, spec.num_classes, spec.output_units) == ("regression", 1, 1)
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert FeatureSpec(label="y", task="regression", numeric=("x",)) == spec
+
+
+def test_regression_with_classes_says_to_leave_them_out() -> None:
+    with pytest.raises(ValueError, match="num_classes is 2, but a regression predicts one number"):
+        FeatureSpec.from_dict(
+            {"label": "y", "task": "regression", "num_classes": 2, "numeric": ["x"]}
+        )
+
+
+def test_num_classes_defaults_by_task_and_multiclass_must_state_it() -> None:
+    assert FeatureSpec(label="y", numeric=("x",)).num_classes == 2
+    assert FeatureSpec(label="y", numeric=("x",)).output_units == 1
+    with pytest.raises(ValueError, match="num_classes is required for a multiclass task"):
+        FeatureSpec.from_dict({"label": "y", "task": "multiclass", "numeric": ["x"]})
+    spec = FeatureSpec(label="y", task="multiclass", num_classes=4, numeric=("x",))
+    assert spec.output_units == 4
 
 
 def test_cross_using_a_numeric_column_raises() -> None:

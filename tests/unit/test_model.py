@@ -27,6 +27,9 @@ BINARY_CARDINALITIES = {"c": 5, "b": 4}
 
 MULTICLASS = FeatureSpec(label="y", task="multiclass", num_classes=3, numeric=("x1", "x2", "x3"))
 
+REGRESSION = FeatureSpec(label="y", task="regression", numeric=("x1",), categorical=("c",))
+REGRESSION_CARDINALITIES = {"c": 5}
+
 HPARAMS = Hyperparameters(
     hidden_units=(8, 4), embedding_dim=3, cross_buckets=16, learning_rate=0.01, batch_size=32
 )
@@ -167,6 +170,33 @@ def test_single_deep_input_without_concatenate() -> None:
     assert any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
     out = model({"x_xf": np.zeros((3, 1), "float32")}).numpy()
     assert out.shape == (3, 1)
+
+
+def test_regression_is_one_linear_unit_with_mse_loss() -> None:
+    keras.utils.set_random_seed(1)
+    model = build_model(REGRESSION, REGRESSION_CARDINALITIES, HPARAMS)
+    assert tuple(model.output_shape) == (None, 1)
+    assert model.get_layer("predictions").activation is keras.activations.linear
+    assert "probabilities" not in {layer.name for layer in model.layers}
+    assert isinstance(model.loss, keras.losses.MeanSquaredError)
+    # Named like TFMA's metric keys, so TensorBoard and the Evaluator agree.
+    compiled = [m.name for m in model.compiled_metrics._user_metrics]
+    assert compiled == ["mean_squared_error", "mean_absolute_error"]
+
+
+def test_regression_fits_float_labels_beyond_zero_one() -> None:
+    keras.utils.set_random_seed(3)
+    model = build_model(
+        REGRESSION, REGRESSION_CARDINALITIES, dataclasses.replace(HPARAMS, learning_rate=0.1)
+    )
+    model.run_eagerly = True
+    features = _inputs(REGRESSION, REGRESSION_CARDINALITIES, BATCH, seed=3)
+    # A label far outside [0, 1]: a sigmoid could never reach it, a linear unit can.
+    labels = (50.0 + 10.0 * features["x1_xf"]).astype("float32")
+    history = model.fit(features, labels, batch_size=BATCH // 2, epochs=20, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert float(np.max(model(features).numpy())) > 1.0
 
 
 # --- Hyperparameters -------------------------------------------------------------------

@@ -109,6 +109,23 @@ class PreprocessingFnTest(tft_unit.TransformTestCase):
             [{"x_xf": -1.0}, {"x_xf": 1.0}],
         )
 
+    def test_a_regression_label_stays_a_float(self) -> None:
+        spec = {FEATURES_KEY: FeatureSpec(label="y", task="regression", numeric=("x",)).to_dict()}
+        metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+            {
+                "x": tf.io.FixedLenFeature([1], tf.float32),
+                "y": tf.io.FixedLenFeature([1], tf.float32),
+            }
+        )
+        rows = [{"x": [0.0], "y": [151.25]}, {"x": [2.0], "y": [-0.5]}]
+        # A class label would be cast to int64 (151, 0); a regression keeps the value.
+        self.assertAnalyzeAndTransformResults(
+            rows,
+            metadata,
+            lambda inputs: preprocessing_fn(inputs, spec),
+            [{"x_xf": -1.0, "y_xf": 151.25}, {"x_xf": 1.0, "y_xf": -0.5}],
+        )
+
 
 if __name__ == "__main__":
     tft_unit.main()

@@ -1,4 +1,4 @@
-"""Schema diffing, newest-span resolution and the ``python -m pipeline schema`` CLI."""
+"""Schema diffing, newest-span resolution, inference over the clicks spans, the ``schema`` CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
 from pipeline.devtools import clickgen
-from pipeline.schema_tool import diff_schemas
+from pipeline.onboarding.diff import diff_schemas
 from pipeline.spans import newest_span as newest_span_pattern
 from tests.support.data import E2E_START
 
@@ -169,10 +169,12 @@ def test_newest_span_on_an_empty_directory_raises(tmp_path: Path) -> None:
 
 
 def test_infer_schema_has_every_column(two_days: Path, tmp_path: Path) -> None:
-    from pipeline.schema_tool import infer_schema, read_schema, write_schema
+    from pipeline.onboarding.schema import read_schema, schema_for, write_schema
 
-    _, pattern = newest_span_pattern(_config_for(two_days, tmp_path / "schema.pbtxt"))
-    schema = infer_schema(pattern)
+    result = schema_for(_config_for(two_days, tmp_path / "schema.pbtxt"))
+    assert result.fresh and result.current is None
+    assert len(result.spans) == 2  # the window, not the newest span alone
+    schema = result.schema
     names = [feature.name for feature in schema.feature]
     assert len(names) == 14
     assert set(names) == set(clickgen.COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,30 @@ def test_an_empty_newest_span_directory_stops_the_run(tmp_path: Path) -> None:
     assert [span for span, _ in spans.empty_span_dirs(config)] == [20756, 20759]
     with pytest.raises(FileNotFoundError, match=r"2026-11-02 has no file matching '\*\.csv'"):
         spans.newest_span(config)
+
+
+def _gzipped(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+
+
+def test_gzipped_date_spans(tmp_path: Path) -> None:
+    for day in (1, 2, 4):
+        _gzipped(tmp_path / f"2026-11-0{day}" / "clicks.csv.gz")
+    config = _config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv.gz")
+    assert spans.newest_span(config) == (_day(4), str(tmp_path / "2026-11-04" / "*.csv.gz"))
+    assert spans.newest_spans(config, 3) == [_day(1), _day(2), _day(4)]
+    (tmp_path / "2026-11-05").mkdir()
+    assert [span for span, _ in spans.empty_span_dirs(config)] == [_day(5)]
+
+
+def test_gzipped_spans_under_a_plain_pattern_name_the_pattern_to_use(tmp_path: Path) -> None:
+    _gzipped(tmp_path / "2026-11-01" / "clicks.csv.gz")
+    with pytest.raises(
+        FileNotFoundError, match=r"data.span_pattern: \"\{YYYY\}-\{MM\}-\{DD\}/\*\.csv\.gz\""
+    ):
+        spans.newest_span(_config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv"))
+    # A gzipped newest day next to plain older days is not "missing" without a word.
+    _touch(tmp_path / "2026-10-31" / "clicks.csv")
+    with pytest.raises(FileNotFoundError, match=r"It holds .*2026-11-01/clicks\.csv\.gz"):
+        spans.newest_span(_config(tmp_path, "{YYYY}-{MM}-{DD}/*.csv"))

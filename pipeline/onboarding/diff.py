@@ -1,61 +1,31 @@
-"""``python -m pipeline schema``: infer a schema from the newest span and diff it."""
+"""What changed between two schemas, one line per change, for review before writing."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from typing import Any
 
 from google.protobuf import json_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 
-def infer_schema(csv_pattern: str) -> schema_pb2.Schema:
-    """Computes statistics over CSV files with TFDV and infers a schema from them.
-
-    Args:
-        csv_pattern: A glob of CSV files with a header row.
-
-    Returns:
-        The inferred schema (feature shapes inferred, so complete columns are dense).
-    """
-    import tensorflow_data_validation as tfdv
-
-    stats = tfdv.generate_statistics_from_csv(data_location=csv_pattern)
-    return tfdv.infer_schema(stats, infer_feature_shape=True)
-
-
-def read_schema(path: Path) -> schema_pb2.Schema | None:
-    """Reads a text-format schema, or returns None if the file does not exist.
-
-    Args:
-        path: A ``schema.pbtxt``.
-
-    Returns:
-        The schema or None.
-    """
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.load_schema_text(str(path)) if path.exists() else None
-
-
-def write_schema(schema: schema_pb2.Schema, path: Path) -> None:
-    """Writes a schema in text format, creating the directory.
-
-    Args:
-        schema: The schema.
-        path: Destination ``schema.pbtxt``.
-    """
-    import tensorflow_data_validation as tfdv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tfdv.write_schema_text(schema, str(path))
-
-
 def _as_dicts(schema: schema_pb2.Schema | None) -> tuple[dict[str, dict], dict[str, dict]]:
     if schema is None:
         return {}, {}
-    features = {f.name: json_format.MessageToDict(f) for f in schema.feature}
-    domains = {d.name: json_format.MessageToDict(d) for d in schema.string_domain}
+    features = {f.name: _fields(f) for f in schema.feature}
+    domains = {d.name: _fields(d) for d in schema.string_domain}
     return features, domains
+
+
+def _fields(message: Any) -> dict[str, Any]:
+    # The proto's own field names (min_domain_mass, not minDomainMass), as in the file.
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
 def _describe(kind: str, name: str, old: dict, new: dict) -> list[str]:
@@ -71,9 +41,7 @@ def _describe(kind: str, name: str, old: dict, new: dict) -> list[str]:
             parts = ([f"+{added}"] if added else []) + ([f"-{removed}"] if removed else [])
             changes.append(f"~ {kind} {name}: values {' '.join(parts)}")
         else:
-            changes.append(
-                f"~ {kind} {name}: {key} {old.get(key, '(unset)')} -> {new.get(key, '(unset)')}"
-            )
+            changes.append(f"~ {kind} {name}: {key} {_show(old.get(key))} -> {_show(new.get(key))}")
     return changes
 
 

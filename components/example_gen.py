@@ -1,0 +1,351 @@
+"""CsvExampleGen for the CSV dialects of real files: a delimiter, a byte-order mark, gzip.
+
+TFX 1.16's CsvExampleGen executor hard-codes a comma (``ParseCSVLine(delimiter=',')``),
+reads the header with ``tf.io.gfile`` and ``str.split(',')``, and iterates over the
+opened file. So a semicolon- or tab-separated file is one column; a UTF-8 byte-order
+mark (Excel's "CSV UTF-8") becomes part of the first column's name, which then shows
+up as a "new column" whose name starts with an invisible character; and a gzipped span
+fails (its header is read as compressed bytes, and Beam's decompressing reader has no
+line iterator).
+
+This executor plugs into TFX's extension point for file-based ExampleGens
+(``BaseExampleGenExecutor.GetInputSourceToExamplePTransform``) and changes only
+that: the header is read through Beam's file system (compression by extension, like
+the rows) as UTF-8 with an optional byte-order mark and split with the configured
+delimiter, and the rows are parsed with that delimiter. Everything else is TFX's and
+tfx_bsl's own code: the quoted-newline record assembly, ``csv_decoder.ParseCSVLine``,
+``csv_decoder.ColumnTypeInferrer`` and the cell-to-Feature conversion (an empty cell
+is a feature with no values), the hash-bucket split and the output format. The
+driver (span, version, input fingerprint) is CsvExampleGen's ``FileBasedDriver``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+from google.protobuf import struct_pb2
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+from tfx_bsl.coders import csv_decoder
+
+# TFX's own CSV pieces, reused so that records are assembled (quoted newlines) and
+# cells converted (an empty cell: a typed feature with no values) exactly as
+# CsvExampleGen does. They are private names of TFX's csv_example_gen executor, which
+# has no public API for them, so they are taken in this one place only;
+# tests/unit/test_example_gen.py compares this executor's output with TFX's executor's.
+CsvLineBuffer = tfx_csv_executor._CsvLineBuffer
+ParsedCsvToTfExample = tfx_csv_executor._ParsedCsvToTfExample
+
+DEFAULT_DELIMITER = ","
+# The key in the ExampleGen's custom_config (a Struct), so it is in the cache key.
+DELIMITER_KEY = "delimiter"
+# The header's encoding: UTF-8, a leading byte-order mark dropped (the rows' is
+# UTF-8 too; a mark can only be at the start of the file).
+HEADER_ENCODING = "utf-8-sig"
+# Separators a one-column header is checked for (a file read with the wrong one).
+LIKELY_DELIMITERS = (",", ";", "\t", "|")
+
+
+def custom_config(delimiter: str) -> example_gen_pb2.CustomConfig:
+    """The ExampleGen ``custom_config`` exec property that carries the dialect.
+
+    Exec properties are TFX's cache key, so a changed delimiter re-ingests the span.
+
+    Args:
+        delimiter: The one-character field separator.
+
+    Returns:
+        A ``CustomConfig`` whose ``custom_config`` is a packed ``Struct``
+        ``{"delimiter": <delimiter>}``.
+    """
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(
+        struct_pb2.Struct(fields={DELIMITER_KEY: struct_pb2.Value(string_value=delimiter)})
+    )
+    return config
+
+
+def delimiter_of(exec_properties: Mapping[str, Any]) -> str:
+    """The delimiter an ExampleGen execution was configured with.
+
+    Args:
+        exec_properties: The execution's properties; ``custom_config`` is the JSON
+            of a :func:`custom_config` proto (as TFX passes it), or absent.
+
+    Returns:
+        The delimiter, or ``,`` when none was configured (TFX's CsvExampleGen).
+    """
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not raw:
+        return DEFAULT_DELIMITER
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(raw, config)
+    fields = struct_pb2.Struct()
+    if not config.custom_config.Unpack(fields) or DELIMITER_KEY not in fields.fields:
+        return DEFAULT_DELIMITER
+    return str(fields.fields[DELIMITER_KEY].string_value)
+
+
+def open_csv(path: str) -> BinaryIO:
+    """Opens a span file for reading, decompressing by extension (``.gz``, ``.bz2`` ...).
+
+    Args:
+        path: The file's path or URI.
+
+    Returns:
+        The binary reader (``readline`` works; a compressed file cannot be iterated).
+    """
+    return FileSystems.open(path)
+
+
+def read_header(path: str, delimiter: str = DEFAULT_DELIMITER) -> list[str]:
+    """Reads a CSV file's column names, as the executor will.
+
+    Args:
+        path: The CSV file (``*.gz`` and other extensions Beam knows are decompressed).
+        delimiter: The field separator.
+
+    Returns:
+        The header's column names, a leading UTF-8 byte-order mark removed; ``[""]``
+        for an empty file (as TFX's CsvExampleGen reads it).
+
+    Raises:
+        ValueError: If the header line is not UTF-8, naming the file.
+    """
+    with open_csv(path) as handle:
+        raw = handle.readline()
+    try:
+        line = raw.decode(HEADER_ENCODING)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: the header line is not UTF-8 (bytes {raw[error.start : error.end]!r}); "
+            "save the file as UTF-8"
+        ) from None
+    # Python's csv (tfx_bsl's decoder is built on it), so a quoted column name is unquoted.
+    row = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    return row or [""]
+
+
+def delimiter_problem(path: str, header: list[str], delimiter: str) -> str | None:
+    """Says so when a file's header shows it is separated by another delimiter.
+
+    With the wrong delimiter the whole header is one column, and every row one
+    string: the data gate would report every feature missing, not the cause.
+
+    Args:
+        path: The file, for the message.
+        header: Its column names read with ``delimiter``.
+        delimiter: The configured ``data.delimiter``.
+
+    Returns:
+        One sentence naming the file and the delimiter to configure, or None.
+    """
+    if len(header) != 1:
+        return None
+    found = [other for other in LIKELY_DELIMITERS if other != delimiter and other in header[0]]
+    if not found:
+        return None
+    return (
+        f"{path}: the header is a single column {header[0][:80]!r} containing "
+        f"{json.dumps(found[0])}, so the file is not separated by data.delimiter "
+        f"{json.dumps(delimiter)}; set data.delimiter: {json.dumps(found[0])} in the config"
+    )
+
+
+def _records(handle: BinaryIO) -> Iterator[bytes]:
+    # The data lines after the header; readline because Beam's CompressedFile has no
+    # line iterator.
+    handle.readline()
+    return iter(handle.readline, b"")
+
+
+@beam.typehints.with_input_types(str)
+@beam.typehints.with_output_types(str)
+class ReadCsvRecords(beam.DoFn):
+    """Yields a CSV file's records after the header, quoted newlines joined.
+
+    TFX's ``_ReadCsvRecordsFromTextFile`` with the same line buffer, for compressed
+    files too (it iterates over the opened file, which Beam's CompressedFile cannot do).
+    """
+
+    def process(self, csv_filepath: str) -> Iterable[str]:
+        """Reads one file.
+
+        Args:
+            csv_filepath: The file's path.
+
+        Yields:
+            One CSV record (one or more physical lines) at a time.
+
+        Raises:
+            ValueError: If the file ends inside a quoted field.
+        """
+        with open_csv(csv_filepath) as handle:
+            buffer = CsvLineBuffer()
+            for line in _records(handle):
+                buffer.write(line.decode("utf-8"))
+                if buffer.is_complete_line():
+                    yield buffer.read()
+            if not buffer.is_empty():
+                raise ValueError(f"Csv record had unbalanced quotes. File: {csv_filepath}")
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def csv_to_example(
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.PCollection:
+    """Reads one input split's CSV files into tf.Examples, as TFX's ``_CsvToExample``.
+
+    Args:
+        pipeline: The Beam pipeline.
+        exec_properties: The ExampleGen's exec properties (``input_base``,
+            ``custom_config`` with the delimiter).
+        split_pattern: The split's file glob, relative to ``input_base``.
+
+    Returns:
+        The split's examples.
+
+    Raises:
+        RuntimeError: If no file matches, or the files' headers differ.
+    """
+    delimiter = delimiter_of(exec_properties)
+    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+    files = fileio.glob(pattern)
+    if not files:
+        raise RuntimeError(f"Split pattern {pattern} does not match any files.")
+    column_names = read_header(files[0], delimiter)
+    problem = delimiter_problem(files[0], column_names, delimiter)
+    if problem:
+        raise ValueError(problem)
+    for other in files[1:]:
+        if read_header(other, delimiter) != column_names:
+            raise RuntimeError(
+                f"Files in same split {pattern} have different headers: {files[0]} and {other}."
+            )
+    parsed = (
+        pipeline
+        | "CreateFilenames" >> beam.Create(files)
+        | "ReadFromText" >> beam.ParDo(ReadCsvRecords())
+        | "ParseCSVLine" >> beam.ParDo(csv_decoder.ParseCSVLine(delimiter=delimiter))
+        | "ExtractParsedCSVLines" >> beam.Keys()
+    )
+    column_infos = beam.pvalue.AsSingleton(
+        parsed
+        | "InferColumnTypes"
+        >> beam.CombineGlobally(csv_decoder.ColumnTypeInferrer(column_names, skip_blank_lines=True))
+    )
+    return parsed | "ToTFExample" >> beam.ParDo(ParsedCsvToTfExample(), column_infos)
+
+
+class Executor(BaseExampleGenExecutor):
+    """CsvExampleGen's executor with a configurable delimiter, BOM stripping and gzip."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """Returns the PTransform from one input split's CSV files to tf.Examples.
+
+        Returns:
+            :func:`csv_to_example`.
+        """
+        return csv_to_example
+
+
+class CsvExampleGen(FileBasedExampleGen):
+    """TFX's file-based ExampleGen running :class:`Executor`, with a ``delimiter``.
+
+    The same spec, driver (span, version, input fingerprint) and outputs as TFX's
+    CsvExampleGen; the delimiter is in ``custom_config``, an exec property, so it is
+    part of the cache key.
+    """
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(
+        self,
+        input_base: str,
+        input_config: example_gen_pb2.Input,
+        output_config: example_gen_pb2.Output,
+        range_config: range_config_pb2.RangeConfig | None = None,
+        delimiter: str = DEFAULT_DELIMITER,
+    ):
+        super().__init__(
+            input_base=input_base,
+            input_config=input_config,
+            output_config=output_config,
+            custom_config=custom_config(delimiter),
+            range_config=range_config,
+        )
+
+
+def exec_properties(
+    input_base: str,
+    split_pattern: str,
+    delimiter: str = DEFAULT_DELIMITER,
+    output_config: example_gen_pb2.Output | None = None,
+    split_name: str = "all",
+) -> dict[str, Any]:
+    """The exec properties :class:`Executor` needs, as TFX's launcher passes them.
+
+    Args:
+        input_base: The directory the pattern is relative to.
+        split_pattern: A resolved file glob (no span spec), relative to ``input_base``.
+        delimiter: The field separator.
+        output_config: Hash-bucket output splits; None: one output split holding
+            every row, named ``split_name``.
+        split_name: The input split's name (the output split's without ``output_config``).
+
+    Returns:
+        ``input_base``, ``input_config``, ``output_config``, ``custom_config`` (protos
+        as JSON strings), ``output_data_format`` and ``output_file_format``.
+    """
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name=split_name, pattern=split_pattern)]
+    )
+    return {
+        standard_component_specs.INPUT_BASE_KEY: input_base,
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            output_config or example_gen_pb2.Output()
+        ),
+        standard_component_specs.CUSTOM_CONFIG_KEY: proto_utils.proto_to_json(
+            custom_config(delimiter)
+        ),
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    }
+
+
+def write_examples(
+    properties: dict[str, Any], output_uri: str, executor: BaseExampleGenExecutor | None = None
+) -> standard_artifacts.Examples:
+    """Runs an ExampleGen executor outside a pipeline (no ML Metadata, no driver).
+
+    Args:
+        properties: Exec properties, e.g. from :func:`exec_properties`.
+        output_uri: Directory for the Examples (``Split-<name>/`` under it).
+        executor: The executor to run; default :class:`Executor`.
+
+    Returns:
+        The Examples artifact (``uri`` and ``split_names`` set) for TFDV or a reader.
+    """
+    examples = standard_artifacts.Examples()
+    examples.uri = output_uri
+    # A copy: the executor adds its Beam arguments to the dict it is given.
+    (executor or Executor()).Do(
+        {}, {standard_component_specs.EXAMPLES_KEY: [examples]}, dict(properties)
+    )
+    return examples

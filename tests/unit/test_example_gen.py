@@ -1,0 +1,206 @@
+"""components.example_gen reads CSV dialects and otherwise writes what TFX's CsvExampleGen writes.
+
+Both executors' ``Do()`` run for real (Beam's DirectRunner) into temporary
+directories; their Examples are compared as multisets per output split.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import gzip
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
+from tfx.proto import example_gen_pb2
+from tfx.utils import proto_utils
+
+from components import example_gen
+from pipeline import pipeline as topology
+from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config
+from pipeline.nodes import EXAMPLE_GEN, SERVING_EXAMPLE_GEN
+from tests.support.cli import REPO
+from tests.support.config import expect_config_error, write_config
+from tests.support.csv_dialects import hash_split, read_examples, rewrite
+
+CLICKS_DAY = REPO / "data" / "clicks" / "2026-11-01"
+Splits = dict[str, collections.Counter[bytes]]
+
+
+def _output_config(config: PipelineConfig) -> example_gen_pb2.Output:
+    return hash_split(config.data.train_buckets, config.data.eval_buckets)
+
+
+def _run(
+    tmp_path: Path,
+    files: str,
+    delimiter: str = ",",
+    output_config: example_gen_pb2.Output | None = None,
+    executor: BaseExampleGenExecutor | None = None,
+) -> Splits:
+    source = Path(files)
+    properties = example_gen.exec_properties(
+        str(source.parent), source.name, delimiter, output_config
+    )
+    out = tmp_path / f"out-{len(list(tmp_path.glob('out-*')))}"
+    examples = example_gen.write_examples(properties, str(out), executor)
+    splits = tuple(s.name for s in (output_config or example_gen_pb2.Output()).split_config.splits)
+    return read_examples(examples.uri, splits or ("all",))
+
+
+def test_same_examples_as_tfx_csv_example_gen_on_a_bundled_day(tmp_path: Path) -> None:
+    output_config = _output_config(load_config(DEFAULT_CONFIG))
+    pattern = str(CLICKS_DAY / "*.csv")
+    ours = _run(tmp_path, pattern, output_config=output_config)
+    theirs = _run(
+        tmp_path, pattern, output_config=output_config, executor=tfx_csv_executor.Executor()
+    )
+    assert ours == theirs
+    # The same hash split: 4:1 of the day's rows.
+    assert sum(ours["train"].values()) + sum(ours["eval"].values()) == 5000
+    assert 800 < sum(ours["eval"].values()) < 1200
+
+
+def _tricky_source(directory: Path) -> Path:
+    """200 click rows, some cells holding delimiters, a quote, a line break or nothing."""
+    with (CLICKS_DAY / "clicks.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[:201]
+    header = rows[0]
+    category, rating, hour = (header.index(n) for n in ("item_category", "rating", "hour"))
+    rows[1][category] = "home; garden, tools\tand more"
+    rows[2][category] = 'say "cheese"\nand smile'
+    rows[3][category] = ""  # an empty string cell
+    rows[4][rating] = ""  # an empty float cell
+    rows[5][hour] = ""  # an empty int cell
+    path = directory / "comma" / "clicks.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def comma(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Splits]:
+    """The tricky file, comma-separated, and the Examples TFX's executor makes of it."""
+    tmp = tmp_path_factory.mktemp("comma")
+    source = _tricky_source(tmp)
+    theirs = _run(tmp, str(source), executor=tfx_csv_executor.Executor())
+    ours = _run(tmp, str(source))
+    assert ours == theirs
+    return source, ours
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    bom: bool
+    name: str
+
+
+DIALECTS = {
+    "bom": Dialect(",", True, "clicks.csv"),
+    "semicolon": Dialect(";", False, "clicks.csv"),
+    "tab": Dialect("\t", False, "clicks.tsv"),
+    "gzip": Dialect(",", False, "clicks.csv.gz"),
+    "semicolon_bom_gzip": Dialect(";", True, "clicks.csv.gz"),
+}
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_a_dialect_gives_the_same_examples_as_the_comma_file(
+    tmp_path: Path, comma: tuple[Path, Splits], dialect: str
+) -> None:
+    source, expected = comma
+    spec = DIALECTS[dialect]
+    target = rewrite(source, tmp_path / dialect / spec.name, spec.delimiter, spec.bom)
+    examples = _run(tmp_path, str(target), delimiter=spec.delimiter)
+    assert examples == expected
+    # Every row, and the first column under its real name (no byte-order mark in it).
+    (example,) = (tf.train.Example.FromString(e) for e in list(examples["all"])[:1])
+    assert "impression_id" in example.features.feature
+    assert sum(examples["all"].values()) == 200
+
+
+def test_tfx_csv_example_gen_keeps_the_bom_in_the_first_column_name(tmp_path: Path) -> None:
+    # What this executor fixes: TFX reads a BOM file's first column as a new name.
+    source = _tricky_source(tmp_path)
+    target = rewrite(source, tmp_path / "bom" / "clicks.csv", bom=True)
+    theirs = _run(tmp_path, str(target), executor=tfx_csv_executor.Executor())
+    example = tf.train.Example.FromString(next(iter(theirs["all"])))
+    assert "\ufeffimpression_id" in example.features.feature
+    assert example_gen.read_header(str(target))[0] == "impression_id"
+
+
+def test_the_wrong_delimiter_is_refused_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    source = _tricky_source(tmp_path)
+    target = rewrite(source, tmp_path / "semi" / "clicks.csv", delimiter=";")
+    with pytest.raises(ValueError, match='set data.delimiter: ";"') as error:
+        _run(tmp_path, str(target), delimiter=",")
+    assert str(target) in str(error.value)
+
+
+def test_read_header(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv.gz"
+    path.write_bytes(gzip.compress(b'\xef\xbb\xbf"a;1";b;c\r\n1;2;3\r\n'))
+    assert example_gen.read_header(str(path), ";") == ["a;1", "b", "c"]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert example_gen.read_header(str(empty)) == [""]  # as TFX reads it
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("prénom,âge\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"{latin}: the header line is not UTF-8"):
+        example_gen.read_header(str(latin))
+
+
+def test_delimiter_of_defaults_to_a_comma() -> None:
+    assert example_gen.delimiter_of({}) == ","
+    config = proto_utils.proto_to_json(example_gen.custom_config("\t"))
+    assert example_gen.delimiter_of({"custom_config": config}) == "\t"
+
+
+def test_both_example_gens_carry_the_delimiter_in_their_exec_properties(tmp_path: Path) -> None:
+    def semicolon_with_serving_logs(raw: dict) -> None:
+        raw["data"]["delimiter"] = ";"
+        raw["validation"]["skew"] = {**(raw["validation"]["skew"] or {}), "serving_data": "logs"}
+
+    config = load_config(write_config(tmp_path, semicolon_with_serving_logs))
+    nodes = {node.id: node for node in topology.create_pipeline(config).components}
+    for node_id in (EXAMPLE_GEN, SERVING_EXAMPLE_GEN):
+        node = nodes[node_id]
+        assert node.executor_spec.executor_class is example_gen.Executor
+        # The component holds the proto as the JSON its executor receives.
+        assert example_gen.delimiter_of(node.exec_properties) == ";"
+    # An exec property: another delimiter is another cache key.
+    default = topology.create_pipeline(load_config(DEFAULT_CONFIG)).components[0]
+    assert default.id == EXAMPLE_GEN
+    assert (
+        default.exec_properties["custom_config"]
+        != nodes[EXAMPLE_GEN].exec_properties["custom_config"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(";", ";"), ("\t", "\t"), ("\\t", "\t"), ("|", "|")]
+)
+def test_the_delimiter_key(tmp_path: Path, value: str, expected: str) -> None:
+    assert load_config(DEFAULT_CONFIG).data.delimiter == ","
+
+    def set_delimiter(raw: dict) -> None:
+        raw["data"]["delimiter"] = value
+
+    assert load_config(write_config(tmp_path, set_delimiter)).data.delimiter == expected
+
+
+@pytest.mark.parametrize("value", [",,", "", '"', "\n", 1])
+def test_a_bad_delimiter_is_refused(tmp_path: Path, value: object) -> None:
+    def set_delimiter(raw: dict) -> None:
+        raw["data"]["delimiter"] = value
+
+    expect_config_error(
+        write_config(tmp_path, set_delimiter),
+        "data.delimiter must be one character other than a quote or a line break",
+    )
