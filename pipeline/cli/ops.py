@@ -1,0 +1,193 @@
+"""What ops run: ``runs``, ``diff``, ``lineage``, ``rollback``, ``report`` and ``metrics``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli.common import EXIT_BUSY, add_config_arguments, load, open_store, route_logs
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from pipeline.ops import history
+    from pipeline.views.lineage import to_json
+    from pipeline.views.runs import format_runs
+
+    records = history.list_runs(store, config.pipeline_name)[: args.limit]
+    print(to_json(records) if args.json else format_runs(records))
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from pipeline.ops import history
+    from pipeline.views.lineage import to_json
+    from pipeline.views.runs import format_diff
+
+    try:
+        diff = history.diff_runs(store, config.pipeline_name, args.run_a, args.run_b)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(to_json(diff) if args.json else format_diff(diff))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from pipeline.ops import history
+    from pipeline.run.local import HTML_REPORT_FILE, run_dir
+    from pipeline.views import report
+
+    run_id = args.run_id
+    if run_id is None:
+        runs = [r for r in history.list_runs(store, config.pipeline_name) if r.kind == "run"]
+        if not runs:
+            print(
+                f"error: pipeline {config.pipeline_name!r} has no runs in ML Metadata",
+                file=sys.stderr,
+            )
+            return 2
+        run_id = runs[0].run_id
+    path = Path(args.out) if args.out else run_dir(config, run_id) / HTML_REPORT_FILE
+    try:
+        report.write_run_report(store, config, run_id, path)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    config = load(args)
+    route_logs(None, verbose=False)
+    from prometheus_client import generate_latest, start_http_server
+
+    from pipeline.mlmd import connection as metadata
+    from pipeline.views import monitoring
+
+    registry = monitoring.registry(config, lambda: metadata.open_store(config))
+    if args.textfile:
+        monitoring.write_textfile(args.textfile, config, lambda: metadata.open_store(config))
+        print(f"Wrote {args.textfile}")
+    elif args.serve:
+        server, thread = start_http_server(args.port, addr=args.addr, registry=registry)
+        print(
+            f"Serving Prometheus metrics on http://{args.addr}:{server.server_port}/metrics",
+            flush=True,
+        )
+        thread.join()
+    else:
+        print(generate_latest(registry).decode(), end="")
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from pipeline.ops import lineage
+    from pipeline.views.lineage import format_lineage, to_json
+
+    try:
+        item = lineage.lineage(store, config, args.version)
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(to_json(item) if args.json else format_lineage(item))
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from pipeline.mlmd import connection as metadata
+    from pipeline.ops import rollback
+    from pipeline.run.guards import run_lock
+    from pipeline.views.lineage import to_json
+    from pipeline.views.rollback import format_rollback
+
+    # A rollback writes ML Metadata and the serving dir: it takes its turn like a run.
+    timeout = 0.0 if args.no_wait else config.outputs.lock_timeout_seconds
+    try:
+        with run_lock.hold(
+            metadata.connection_config(config), timeout_seconds=timeout, purpose="rollback"
+        ):
+            result = rollback.rollback(store, config, args.to)
+    except run_lock.RunLockTimeout as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BUSY
+    except (LookupError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(to_json(result) if args.json else format_rollback(result))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Adds the operations subcommands.
+
+    Args:
+        commands: The CLI's subparsers.
+    """
+    runs = commands.add_parser("runs", help="run history from ML Metadata, newest first")
+    add_config_arguments(runs)
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
+    runs.add_argument("--json", action="store_true", help="print JSON for scripts")
+    runs.set_defaults(func=_cmd_runs)
+
+    diff = commands.add_parser("diff", help="what differs between two runs")
+    add_config_arguments(diff)
+    diff.add_argument("run_a", help="a run id (see `runs`)")
+    diff.add_argument("run_b", help="another run id")
+    diff.add_argument("--json", action="store_true", help="print JSON for scripts")
+    diff.set_defaults(func=_cmd_diff)
+
+    lineage = commands.add_parser(
+        "lineage", help="what produced a served model version (default: the one served now)"
+    )
+    add_config_arguments(lineage)
+    lineage.add_argument("version", nargs="?", help="a pushed version (default: the served one)")
+    lineage.add_argument("--json", action="store_true", help="print JSON for scripts")
+    lineage.set_defaults(func=_cmd_lineage)
+
+    rollback = commands.add_parser(
+        "rollback", help="republish an earlier blessed version as the newest serving version"
+    )
+    add_config_arguments(rollback)
+    rollback.add_argument(
+        "--to", help="the version to republish (default: the previous blessed model)"
+    )
+    rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
+    rollback.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if a run holds the SQLite metadata, refuse at once (exit 3)",
+    )
+    rollback.set_defaults(func=_cmd_rollback)
+
+    report = commands.add_parser(
+        "report", help="write a run's HTML report (default: the newest run; Airflow runs too)"
+    )
+    add_config_arguments(report)
+    report.add_argument("run_id", nargs="?", help="a run id (see `runs`)")
+    report.add_argument("--out", help="file to write (default: the run's output directory)")
+    report.set_defaults(func=_cmd_report)
+
+    metrics = commands.add_parser(
+        "metrics",
+        help="the pipeline's health as Prometheus metrics (stdout, --serve or --textfile)",
+    )
+    add_config_arguments(metrics)
+    target = metrics.add_mutually_exclusive_group()
+    target.add_argument(
+        "--serve", action="store_true", help="serve /metrics over HTTP until stopped"
+    )
+    target.add_argument(
+        "--textfile", help="write a .prom file for node_exporter's textfile collector"
+    )
+    metrics.add_argument(
+        "--port", type=int, default=9108, help="with --serve (default %(default)s)"
+    )
+    metrics.add_argument("--addr", default="0.0.0.0", help="with --serve (default %(default)s)")
+    metrics.set_defaults(func=_cmd_metrics)
