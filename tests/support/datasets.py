@@ -36,6 +36,13 @@ def _write_spans(
     return written
 
 
+def _sklearn_table(frame: pd.DataFrame, root: Path, spans: int) -> list[Path]:
+    # Column names as a CSV user would have them (no spaces), rows in a fixed shuffle
+    # so each day is a fair sample.
+    frame = frame.rename(columns=lambda c: c.replace(" ", "_"))
+    return _write_spans(frame.sample(frac=1.0, random_state=7).reset_index(drop=True), root, spans)
+
+
 def breast_cancer(root: Path, spans: int = 2) -> list[Path]:
     """Writes scikit-learn's breast-cancer table (binary label ``target``).
 
@@ -48,11 +55,7 @@ def breast_cancer(root: Path, spans: int = 2) -> list[Path]:
     """
     from sklearn.datasets import load_breast_cancer
 
-    frame = load_breast_cancer(as_frame=True).frame
-    # Column names as a CSV user would have them: no spaces.
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    shuffled = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
-    return _write_spans(shuffled, root, spans)
+    return _sklearn_table(load_breast_cancer(as_frame=True).frame, root, spans)
 
 
 def diabetes(root: Path, spans: int = 2) -> list[Path]:
@@ -67,9 +70,7 @@ def diabetes(root: Path, spans: int = 2) -> list[Path]:
     """
     from sklearn.datasets import load_diabetes
 
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    shuffled = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
-    return _write_spans(shuffled, root, spans)
+    return _sklearn_table(load_diabetes(as_frame=True, scaled=False).frame, root, spans)
 
 
 def messy(root: Path, spans: int = 2, rows_per_span: int = 1500) -> list[Path]:
