@@ -7,6 +7,7 @@ summary, the tests and an Airflow DAG file can name nodes without those imports.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 EXAMPLE_GEN = "CsvExampleGen"
 STATISTICS_GEN = "StatisticsGen"
@@ -27,6 +28,15 @@ PUSHER = "Pusher"
 
 # Resolver nodes only look artifacts up in ML Metadata; they run no executor.
 RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, WARM_START, BASELINE)
+# The node that consumes each resolver's output. An Airflow task launches the
+# resolver just before its consumer, in the consumer's process: a task of its own
+# would cost a process start and a TFX import to look four artifacts up.
+CONSUMER = {
+    PREVIOUS_STATISTICS: DATA_GATE,
+    SPAN_WINDOW: TRANSFORM,
+    WARM_START: TRAINER,
+    BASELINE: EVALUATOR,
+}
 
 # What a span goes through before it may be trained on: ingest, statistics, schema
 # check, drift check. Backfilled spans run exactly these.
@@ -97,6 +107,46 @@ UPSTREAM: dict[str, tuple[str, ...]] = upstream(tflite=True)
 
 # Every node any config can have, in execution order.
 ALL_NODES: tuple[str, ...] = tuple(upstream(serving=True, tflite=True))
+# Every node an Airflow task can be named after.
+TASK_NODES: tuple[str, ...] = tuple(node for node in ALL_NODES if node not in CONSUMER)
+
+
+class Task(NamedTuple):
+    """One Airflow task of the daily DAG.
+
+    Attributes:
+        nodes: The nodes it launches, in order: its resolvers, then the node it is
+            named after.
+        upstream: The tasks it waits for.
+    """
+
+    nodes: tuple[str, ...]
+    upstream: tuple[str, ...]
+
+
+def tasks(serving: bool = False, tflite: bool = False) -> dict[str, Task]:
+    """The Airflow tasks: one per node that runs an executor, named after it.
+
+    Args:
+        serving: Whether the config has serving data.
+        tflite: Whether the config exports TFLite.
+
+    Returns:
+        Task id (a node id) -> the task, in execution order.
+    """
+    graph = upstream(serving=serving, tflite=tflite)
+
+    def task_of(node: str) -> str:
+        return CONSUMER.get(node, node)
+
+    result: dict[str, Task] = {}
+    for node in graph:
+        if node in CONSUMER:
+            continue
+        launched = tuple(r for r in RESOLVERS if CONSUMER[r] == node and r in graph) + (node,)
+        waits_for = {task_of(p) for n in launched for p in graph[n]} - {node}
+        result[node] = Task(launched, tuple(t for t in graph if t in waits_for))
+    return result
 
 
 def execution_order(node_ids: Iterable[str], first_seen: Callable[[str], int]) -> list[str]:

@@ -78,6 +78,23 @@ def span_for_date(config: PipelineConfig, day: datetime.date) -> int | None:
     return utils.date_to_span_number(day.year, day.month, day.day)
 
 
+def span_files(config: PipelineConfig, span: int) -> list[str]:
+    """Returns the files of one span, matched as CsvExampleGen will match them.
+
+    Args:
+        config: The pipeline config.
+        span: The span number.
+
+    Returns:
+        The span's file paths, sorted; empty when none has arrived.
+    """
+    try:
+        _, pattern = _resolve(config, static_range(span))
+    except ValueError:  # TFX's way of saying "no file for this span"
+        return []
+    return sorted(glob.glob(pattern))
+
+
 def newest_span(config: PipelineConfig) -> tuple[int, str]:
     """Resolves the newest span exactly as CsvExampleGen will.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -18,6 +19,10 @@ INTERRUPT_GRACE_SECONDS = 5.0
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
+    from pipeline import alerts
+
+    # Alerts that could not be sent from here (no Airflow extra, no connection): say so now.
+    alerts.check(config)
     # Before the log file goes into the pipeline root; the flag counts as its variable.
     flags = {ENV_OUTPUT_ROOT: args.output_root} if args.output_root else {}
     output_check.check_outputs(config, {**os.environ, **flags})
@@ -43,6 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    echo = _echo_alerts() if log_path and config.alerts.configured else None
     try:
         with run_owner.InterruptWatch(on_timeout, grace=INTERRUPT_GRACE_SECONDS):
             summary = run(config, wait=not args.no_wait)
@@ -57,6 +63,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(format_summary(err.summary), file=sys.stderr)
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
+    finally:
+        if echo is not None:
+            logging.getLogger(alerts.destinations.__name__).removeHandler(echo)
     from pipeline.mlmd import connection as metadata
 
     print(format_summary(summary))
@@ -67,6 +76,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"Report:        {run_dir(config, summary.run_id) / REPORT_FILE} (and report.html)"
     )
     return 0
+
+
+def _echo_alerts() -> logging.Handler:
+    """Shows on the terminal where each alert went (the rest of the log is in the file)."""
+    from pipeline.alerts import destinations
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("alert: %(message)s"))
+    logging.getLogger(destinations.__name__).addHandler(handler)
+    return handler
 
 
 def _cmd_train_worker(args: argparse.Namespace) -> int:

@@ -46,6 +46,8 @@ from pipeline.config.fields import (
 from pipeline.config.sections import (
     DEFAULT_LABEL_DRIFT,
     DEFAULT_LOCK_TIMEOUT_SECONDS,
+    AirflowConfig,
+    AlertsConfig,
     DataConfig,
     DistanceThresholds,
     ExportConfig,
@@ -189,6 +191,8 @@ class _ConfigFile(BaseModel):
     outputs: Section[_Outputs]
     beam_args: Annotated[Texts, expect("a list of --flag=value strings")] = ()
     export: Section[ExportConfig] = ExportConfig()
+    airflow: Section[AirflowConfig] = AirflowConfig()
+    alerts: Section[AlertsConfig] = AlertsConfig()
 
     @model_validator(mode="after")
     def _columns_are_configured(self) -> _ConfigFile:
@@ -213,6 +217,8 @@ class _ConfigFile(BaseModel):
             beam_args=self.beam_args,
             export=self.export,
             training=self.training,
+            airflow=self.airflow,
+            alerts=self.alerts,
         )
 
 

@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from components.distributed import cluster
 from components.model.features import FeatureSpec
 from components.model.hparams import STRATEGIES, Hyperparameters
+from pipeline import nodes
 from pipeline.config.fields import (
     FORBID_UNKNOWN,
     ConfigPath,
@@ -224,6 +225,162 @@ class ExportConfig:
     ] = 0.01
 
 
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class AirflowConfig:
+    """How the daily Airflow DAG waits, times out and retries (the ``airflow`` section).
+
+    The defaults fit a 1M-row day: its slowest node took ~270 s and its first day,
+    which also validates two older spans in the ExampleGen task, ~15 min, so a task
+    past 2 h is hung rather than slow, and a run past 12 h (6 h of it possibly spent
+    waiting for late data) would collide with the next day's.
+
+    Attributes:
+        wait_for_data_seconds: How long the first task waits for the day's files
+            before failing the run.
+        poke_interval_seconds: How often it looks; between looks the sensor gives
+            its worker slot back (``reschedule`` mode).
+        task_timeout_seconds: Each task's ``execution_timeout``: past it the try is
+            failed (and retried if tries are left).
+        task_timeouts: Per-node overrides of ``task_timeout_seconds``, keyed by the
+            node id (e.g. ``Trainer``) of a task.
+        dagrun_timeout_seconds: The DAG run's ``dagrun_timeout``: past it the run
+            is failed and the ``run timed out`` alert sent.
+        retries: Retries of each task (the DataGate's verdict is deterministic and
+            is never retried).
+        retry_delay_seconds: The first retry's delay, doubling per try...
+        max_retry_delay_seconds: ...up to this.
+    """
+
+    wait_for_data_seconds: Seconds = 6 * 3600.0
+    poke_interval_seconds: Seconds = 300.0
+    task_timeout_seconds: Seconds = 2 * 3600.0
+    task_timeouts: Annotated[
+        Mapping[str, Seconds],
+        empty_if_null({}),
+        expect("a mapping of node id to a positive number of seconds"),
+    ] = dataclasses.field(default_factory=dict)
+    dagrun_timeout_seconds: Seconds = 12 * 3600.0
+    retries: Annotated[int, Strict(), Field(ge=0), expect("a whole number >= 0")] = 2
+    retry_delay_seconds: Seconds = 300.0
+    max_retry_delay_seconds: Seconds = 3600.0
+
+    @field_validator("task_timeouts")
+    @classmethod
+    def _known_tasks(cls, timeouts: Mapping[str, float]) -> Mapping[str, float]:
+        unknown = sorted(set(timeouts) - set(nodes.TASK_NODES))
+        if unknown:
+            raise ValueError(
+                f"airflow.task_timeouts names {', '.join(unknown)}, which no task runs; "
+                f"tasks: {', '.join(nodes.TASK_NODES)}"
+            )
+        return dict(timeouts)
+
+    @field_validator("dagrun_timeout_seconds")
+    @classmethod
+    def _longer_than_the_wait(cls, timeout: float, info: ValidationInfo) -> float:
+        wait = info.data.get("wait_for_data_seconds")
+        if wait is not None and timeout <= wait:
+            raise ValueError(
+                f"airflow.dagrun_timeout_seconds ({timeout:g}) must be longer than "
+                f"airflow.wait_for_data_seconds ({wait:g}): the run includes the wait"
+            )
+        return timeout
+
+    def timeout_for(self, node_id: str) -> float:
+        """Returns the ``execution_timeout`` seconds of the task running ``node_id``.
+
+        Args:
+            node_id: The node a task runs.
+
+        Returns:
+            Seconds.
+        """
+        return self.task_timeouts.get(node_id, self.task_timeout_seconds)
+
+
+# An address as mail servers take it: no display name, one @, a dot in the domain.
+EmailAddress = Annotated[
+    str,
+    Strict(),
+    Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"),
+    expect("an email address like ops@example.com"),
+]
+WebhookUrl = Annotated[
+    str,
+    Strict(),
+    Field(pattern=r"^https?://[^\s/]+\S*$"),
+    expect("an http:// or https:// URL"),
+]
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class EmailAlerts:
+    """Alerts by email through Airflow's SMTP notifier (``alerts.email``).
+
+    Attributes:
+        to: The recipients.
+        sender: The From address; None: the SMTP connection's ``from_email`` extra.
+        connection: The Airflow SMTP connection id: server, port, login (a secret,
+            so never in this file).
+    """
+
+    to: Annotated[tuple[EmailAddress, ...], expect("a list of email addresses")]
+    sender: EmailAddress | None = None
+    connection: Text = "smtp_default"
+
+    @field_validator("to")
+    @classmethod
+    def _someone(cls, to: tuple[str, ...]) -> tuple[str, ...]:
+        if not to:
+            raise ValueError("alerts.email.to is empty: list at least one recipient")
+        return to
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class AlertsConfig:
+    """Where alerts go when a day is stopped, a model is not blessed or a task fails.
+
+    Every destination is optional; with none, nothing is sent (see
+    :mod:`pipeline.alerts`). Secrets (a Slack webhook's URL, SMTP passwords) live in
+    Airflow connections, which the config names by id.
+
+    Attributes:
+        slack_connection: An Airflow ``slackwebhook`` connection id; its password
+            holds the incoming webhook's URL (or its ``T.../B.../...`` token).
+        webhook_url: A URL to POST each alert to as JSON.
+        webhook_connection: An Airflow ``http`` connection id to POST to instead
+            (its host is the URL; its extras may add headers).
+        email: Recipients and the SMTP connection.
+        not_blessed: Whether a model that fails the model gate sends an alert.
+        timeout_seconds: How long Slack or the JSON webhook may take to answer (an
+            email's is its SMTP connection's ``timeout`` extra, 30 s by default).
+    """
+
+    slack_connection: Text | None = None
+    webhook_url: WebhookUrl | None = None
+    webhook_connection: Text | None = None
+    email: Annotated[EmailAlerts | None, expect("a mapping with to: [addresses]")] = None
+    not_blessed: Flag = True
+    timeout_seconds: Seconds = 10.0
+
+    @field_validator("webhook_connection")
+    @classmethod
+    def _one_webhook(cls, connection: str | None, info: ValidationInfo) -> str | None:
+        if connection is not None and info.data.get("webhook_url") is not None:
+            raise ValueError(
+                "alerts.webhook_url and alerts.webhook_connection are both set; set one: "
+                "the URL itself, or the Airflow connection that holds it"
+            )
+        return connection
+
+    @property
+    def configured(self) -> bool:
+        """Whether any destination is set."""
+        return bool(
+            self.slack_connection or self.webhook_url or self.webhook_connection or self.email
+        )
+
+
 # --- sections the loader builds from a YAML shorthand ------------------------------------
 
 
@@ -421,6 +578,8 @@ class PipelineConfig:
         beam_args: Beam pipeline arguments for the Beam-powered components.
         export: Extra pushed artifacts (TFLite).
         training: Distribution strategy, warm start and the multi-worker cluster.
+        airflow: The daily DAG's data wait, timeouts and retries.
+        alerts: Where alerts are sent (none by default).
     """
 
     source: Path
@@ -436,6 +595,8 @@ class PipelineConfig:
     beam_args: tuple[str, ...] = ()
     export: ExportConfig = ExportConfig()
     training: TrainingConfig = TrainingConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @property
     def push_dir(self) -> Path:

@@ -1,27 +1,38 @@
-"""The Airflow DAG: the same ``create_pipeline(config)``, one task per TFX node.
+"""The Airflow DAG: the same ``create_pipeline(config)``, one task per TFX component.
 
 Airflow parses DAG files every few seconds with a 30 s budget, and ``import tfx``
-alone takes ~10 s, so nothing here imports TensorFlow or TFX at module level: the
-task graph comes from :func:`pipeline.nodes.upstream` (checked against the compiled
-pipeline by the tests) and each task imports TFX when it runs.
+alone takes ~15 s, so nothing here imports TensorFlow or TFX at module level: the
+task graph comes from :func:`pipeline.nodes.tasks` (checked against the compiled
+pipeline by the tests) and each task imports TFX when it runs (or finds it already
+imported: :mod:`pipeline.run.airflow_executor`).
 
 A task compiles the pipeline to IR with the Airflow run id as TFX's pipeline run id
-and launches its one node with TFX's IR launcher (:mod:`pipeline.run.launch`), exactly
-as the local runner does, so ML Metadata has one layout whichever runner ran.
+and launches its nodes with TFX's IR launcher (:mod:`pipeline.run.launch`), exactly
+as the local runner does, so ML Metadata has one layout whichever runner ran. A
+resolver node has no task: it is launched in its consumer's task, just before it,
+and records the same execution and lineage as in a local run.
+
+The first task, ``wait_for_data``, waits for the day's files in ``reschedule`` mode
+(it frees its worker slot between looks), so a late upload delays the run instead
+of failing it.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from airflow import DAG
 from airflow.operators.python import PythonOperator
+from airflow.sensors.python import PythonSensor
 
 from pipeline import nodes
+from pipeline.alerts.callbacks import dag_failure_callback, task_failure_callback
 from pipeline.config import (
     DEFAULT_CONFIG,
     ENV_DATA_ROOT,
@@ -40,6 +51,9 @@ ENV_CATCHUP = "PIPELINE_CATCHUP"
 ENV_RETRIES = "PIPELINE_TASK_RETRIES"
 ENV_RETRY_DELAY = "PIPELINE_RETRY_DELAY_SECONDS"
 ENV_MAX_RETRY_DELAY = "PIPELINE_MAX_RETRY_DELAY_SECONDS"
+WAIT_FOR_DATA = "wait_for_data"
+# A task's log line with where its seconds went (read by `make bench`).
+TIMING_PREFIX = "TASK_SECONDS "
 
 # Settings a task reads from its environment, or else from an Airflow Variable of
 # the same name (Variables are read only when a task runs, never at parse time).
@@ -69,56 +83,133 @@ def _runtime_environ() -> dict[str, str]:
     return environ
 
 
-def run_node(node_id: str, config_path: str, **context: Any) -> None:
-    """Airflow task body: launch one TFX node for this DAG run's day.
+def _task_config(config_path: str) -> tuple[PipelineConfig, dict[str, str]]:
+    environ = _runtime_environ()
+    return with_env_overrides(load_config(config_path), environ), environ
+
+
+def day_has_data(config_path: str, **context: Any) -> bool:
+    """Sensor body: whether the files of this DAG run's day have arrived.
+
+    Args:
+        config_path: The pipeline config file.
+        **context: Airflow's task context (``logical_date``).
+
+    Returns:
+        True once a file matches the day's span (for a ``{SPAN}`` layout, which
+        has no dates: once any span exists).
+    """
+    from pipeline import spans
+
+    config, _ = _task_config(config_path)
+    day = context["logical_date"].date()
+    span = spans.span_for_date(config, day)
+    if span is None:
+        try:
+            spans.newest_span(config)
+        except FileNotFoundError as missing:
+            logging.info("No span yet: %s", missing)
+            return False
+        return True
+    files = spans.span_files(config, span)
+    logging.info(
+        "Span %s (%s) under %s: %s",
+        span,
+        day,
+        config.data.input_base,
+        ", ".join(files) if files else f"no file matching {config.data.span_pattern!r} yet",
+    )
+    return bool(files)
+
+
+def run_task(task_id: str, config_path: str, **context: Any) -> None:
+    """Airflow task body: launch the task's TFX nodes for this DAG run's day.
 
     The logical date selects the span CsvExampleGen ingests (date layouts). Before
     ingesting it, CsvExampleGen's task validates any older spans of the training
     window never validated (:mod:`pipeline.run.backfill`, as the local runner does).
+    A task named after a node that consumes a resolver launches the resolver first
+    (:data:`pipeline.nodes.CONSUMER`).
 
     Args:
-        node_id: The TFX node this task runs.
+        task_id: The task (the node it is named after).
         config_path: The pipeline config file.
         **context: Airflow's task context (``dag_run``, ``logical_date``, ...).
 
     Raises:
         Exception: The component's error, so Airflow marks the try failed and retries.
     """
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    # Free when the executor preloaded TFX (pipeline.run.airflow_executor), ~15 s if not.
     from components.data_gate import DataGateError
     from pipeline import spans
+    from pipeline.alerts import notify_if_not_blessed
     from pipeline.mlmd import connection as metadata
     from pipeline.run import backfill, launch
     from pipeline.run.guards import output_check, scratch
 
-    environ = _runtime_environ()
-    config = with_env_overrides(load_config(config_path), environ)
+    seconds["imports"] = time.perf_counter() - started
+    config, environ = _task_config(config_path)
     # Every task: each may run on another worker, and a disk fills up between tasks;
     # ExampleGen's check stops a run at its first task, before it records anything.
     output_check.check_outputs(config, environ)
     day = context["logical_date"].date()
     span = spans.span_for_date(config, day)
     connection = metadata.connection_config(config, environ)
+    # The first tasks of a new deployment run side by side (CsvExampleGen,
+    # ImportSchemaGen): whichever connects first creates ML Metadata's tables, and
+    # the other must wait for them rather than fail on a half-made schema.
+    metadata.connect(connection)
+    task = nodes.tasks(
+        serving=config.validation.serving_data is not None, tflite=config.export.tflite
+    )[task_id]
 
     # Temporary files TFX leaves (an sdist per Beam component with beam_args) go
     # with the task.
     with scratch.scratch_dir():
-        if node_id == nodes.EXAMPLE_GEN:
+        if task_id == nodes.EXAMPLE_GEN:
+            mark = time.perf_counter()
             backfill.check_inputs(config, span)
             backfill.backfill(config, connection, up_to=span)
+            seconds["backfill"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         ir = launch.compile_pipeline(
             config, connection, run_id=context["dag_run"].run_id, span=span
         )
+        seconds["compile"] = time.perf_counter() - mark
+        for node_id in task.nodes:
+            mark = time.perf_counter()
+            try:
+                launch.launch_nodes(ir, only=[node_id])
+            except DataGateError as error:
+                # The task log keeps the gate's full report (TFX deletes the failed output).
+                logging.error("Data gate report:\n%s", error.report)
+                raise
+            except Exception:
+                logging.error("Node %s of task %s failed", node_id, task_id)
+                raise
+            seconds[node_id] = time.perf_counter() - mark
+    if nodes.EVALUATOR in task.nodes:
+        # Not blessed is a successful task, but worth a message (a failing task
+        # alerts through its on_failure_callback instead). The alert must not fail
+        # the Evaluator's task: its error is logged, as a failed delivery is.
         try:
-            launch.launch_nodes(ir, only=[node_id])
-        except DataGateError as error:
-            # The task log keeps the gate's full report (TFX deletes the failed output).
-            logging.error("Data gate report:\n%s", error.report)
-            raise
+            notify_if_not_blessed(config, connection, context["dag_run"].run_id, day)
+        except Exception:  # noqa: BLE001 - logged with its traceback; the task stands
+            logging.exception("Could not send the not-blessed alert for %s", day)
+    seconds["total"] = time.perf_counter() - started
+    logging.info("%s%s", TIMING_PREFIX, json.dumps({k: round(v, 3) for k, v in seconds.items()}))
 
 
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:
     value = environ.get(key)
     return int(value) if value else default
+
+
+def _schedule(value: str) -> str | None:
+    # "none": runs only when triggered (by a backfill, the CLI or another system).
+    return None if value.strip().lower() == "none" else value
 
 
 def build_dag(
@@ -128,56 +219,86 @@ def build_dag(
 
     Args:
         config_path: The pipeline config (default ``$PIPELINE_CONFIG`` or the bundled
-            clicks config).
+            clicks config). Its ``airflow`` section sets the data wait, timeouts
+            and retries.
         environ: Where DAG-level settings come from (default ``os.environ``):
             ``PIPELINE_START_DATE`` (YYYY-MM-DD), ``PIPELINE_SCHEDULE`` (default
-            ``@daily``), ``PIPELINE_CATCHUP`` (``true`` to catch up; default off),
-            ``PIPELINE_TASK_RETRIES`` (2), ``PIPELINE_RETRY_DELAY_SECONDS`` (300,
-            doubling per try) and ``PIPELINE_MAX_RETRY_DELAY_SECONDS`` (3600).
+            ``@daily``; ``none``: only triggered runs), ``PIPELINE_CATCHUP``
+            (``true`` to catch up; default off), and
+            overrides of the config's retries: ``PIPELINE_TASK_RETRIES``,
+            ``PIPELINE_RETRY_DELAY_SECONDS`` (doubling per try) and
+            ``PIPELINE_MAX_RETRY_DELAY_SECONDS``.
 
     Returns:
-        The DAG: ``<pipeline_name>_pipeline``, one task per pipeline node.
+        The DAG: ``<pipeline_name>_pipeline``, a sensor for the day's data, then one
+        task per pipeline node that runs an executor.
     """
     env = os.environ if environ is None else environ
     path = str(config_path or env.get(ENV_CONFIG) or DEFAULT_CONFIG)
     config: PipelineConfig = load_config(path)
+    settings = config.airflow
     start = datetime.date.fromisoformat(env.get(ENV_START_DATE, "2026-11-01"))
-    retries = _int(env, ENV_RETRIES, 2)
+    retries = _int(env, ENV_RETRIES, settings.retries)
     default_args = {
         "owner": "ml-platform",
         "retries": retries,
-        "retry_delay": datetime.timedelta(seconds=_int(env, ENV_RETRY_DELAY, 300)),
+        "retry_delay": datetime.timedelta(
+            seconds=_int(env, ENV_RETRY_DELAY, int(settings.retry_delay_seconds))
+        ),
         "retry_exponential_backoff": True,
-        "max_retry_delay": datetime.timedelta(seconds=_int(env, ENV_MAX_RETRY_DELAY, 3600)),
+        "max_retry_delay": datetime.timedelta(
+            seconds=_int(env, ENV_MAX_RETRY_DELAY, int(settings.max_retry_delay_seconds))
+        ),
+        # Called after the last try only: a day the data gate stopped, or any task
+        # that failed for good (the sensor's timeout included), alerts once.
+        "on_failure_callback": task_failure_callback(path),
     }
     dag = DAG(
         dag_id=f"{config.pipeline_name}_pipeline",
         description=f"Daily TFX retraining of {config.model_name!r} from {path}",
-        schedule=env.get(ENV_SCHEDULE, "@daily"),
+        schedule=_schedule(env.get(ENV_SCHEDULE, "@daily")),
         start_date=datetime.datetime(
             start.year, start.month, start.day, tzinfo=datetime.timezone.utc
         ),
         catchup=env.get(ENV_CATCHUP, "false").lower() in ("1", "true", "yes"),
         max_active_runs=1,
+        dagrun_timeout=datetime.timedelta(seconds=settings.dagrun_timeout_seconds),
+        # Alerts when the scheduler fails a run past dagrun_timeout.
+        on_failure_callback=dag_failure_callback(path),
         default_args=default_args,
         tags=["tfx", config.pipeline_name],
         doc_md=__doc__,
     )
-    graph = nodes.upstream(
+    sensor = PythonSensor(
+        task_id=WAIT_FOR_DATA,
+        python_callable=day_has_data,
+        op_kwargs={"config_path": path},
+        mode="reschedule",
+        poke_interval=settings.poke_interval_seconds,
+        timeout=settings.wait_for_data_seconds,
+        # A missing day is not fixed by retrying the wait; the timeout is the answer.
+        retries=0,
+        dag=dag,
+    )
+    graph = nodes.tasks(
         serving=config.validation.serving_data is not None, tflite=config.export.tflite
     )
     tasks = {
-        node_id: PythonOperator(
-            task_id=node_id,
-            python_callable=run_node,
-            op_kwargs={"node_id": node_id, "config_path": path},
+        task_id: PythonOperator(
+            task_id=task_id,
+            python_callable=run_task,
+            op_kwargs={"task_id": task_id, "config_path": path},
+            execution_timeout=datetime.timedelta(seconds=settings.timeout_for(task_id)),
             # The gate's verdict on a span is deterministic: retrying cannot help.
-            retries=0 if node_id == nodes.DATA_GATE else retries,
+            retries=0 if task_id == nodes.DATA_GATE else retries,
+            doc_md=f"Launches {', then '.join(task.nodes)}.",
             dag=dag,
         )
-        for node_id in graph
+        for task_id, task in graph.items()
     }
-    for node_id, upstream in graph.items():
-        for parent in upstream:
-            tasks[parent] >> tasks[node_id]
+    for task_id, task in graph.items():
+        for parent in task.upstream:
+            tasks[parent] >> tasks[task_id]
+        if not task.upstream:
+            sensor >> tasks[task_id]
     return dag

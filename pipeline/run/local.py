@@ -8,9 +8,10 @@ Metadata by that id; ``LocalDagRunner.run_with_ir`` then launches every node.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import ml_metadata as mlmd
@@ -19,7 +20,7 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.proto.orchestration import pipeline_pb2
 
 from components.data_gate import DataGateError
-from pipeline import spans
+from pipeline import alerts, spans
 from pipeline.config import PipelineConfig
 from pipeline.mlmd import connection as metadata
 from pipeline.nodes import DATA_GATE, EXAMPLE_GEN
@@ -59,7 +60,9 @@ def run(
     The summary (or the failure paragraph with the data gate's full report) is
     also written to ``<pipeline_root>/runs/<run id>/report.txt``, and the run's HTML
     report (statistics against the previous span, drift, evaluation, lineage graph)
-    to ``report.html`` beside it.
+    to ``report.html`` beside it. With destinations in ``config.alerts``, a day the
+    data gate stops and a new model that is not blessed send an alert
+    (:mod:`pipeline.alerts`); a destination that fails is logged, never raised.
 
     Args:
         config: The pipeline config (with any runner overrides applied).
@@ -79,7 +82,10 @@ def run(
             ``interrupted`` in ML Metadata (see :mod:`pipeline.run.guards.run_owner`).
         run_lock.RunLockTimeout: If another run kept the SQLite metadata busy for
             the whole wait; nothing ran.
+        ConfigError: If alerts are configured but Airflow's notifiers are not installed
+            or a connection they name is not set (:func:`pipeline.alerts.check`).
     """
+    alerts.check(config)  # a missing provider or connection is reported now, not after the run
     output_check.check_outputs(config, environ)  # before anything is recorded or pushed
     check_inputs(config)
     connection = metadata.connection_config(config, environ)
@@ -155,6 +161,8 @@ def _run_locked(
             )
         if summary is not None:
             _write_html_report(config, connection, run_id)
+        # Sent only if the gate stopped the run (the error names it).
+        _alert(config, functools.partial(alerts.notify_gate_stopped, config, error=error))
         raise PipelineRunError(message, summary, log_path, report_path) from error
     except KeyboardInterrupt:
         # TFX's launcher catches Exception only: record the interruption here.
@@ -167,6 +175,7 @@ def _run_locked(
     )
     _write_report(report_path, summary)
     _write_html_report(config, connection, run_id)
+    _alert(config, functools.partial(alerts.notify_not_blessed, config, summary))
     return summary
 
 
@@ -244,6 +253,17 @@ def _save(path: Path, text: str) -> str:
     except OSError as error:
         return f" (could not be written: {error.strerror})"
     return ""
+
+
+def _alert(config: PipelineConfig, notify: Callable[[str], object]) -> None:
+    """Calls ``notify`` with the run's day; an alert never fails a run or hides its error."""
+    if not config.alerts.configured:
+        return
+    try:
+        # The day this run ingested: the newest span, as CsvExampleGen resolved it.
+        notify(alerts.day_label(config, spans.newest_span(config)[0]))
+    except Exception:  # noqa: BLE001 - logged with its traceback; the run's result stands
+        logging.exception("Could not send the run's alert")
 
 
 def _gate_report(error: BaseException) -> str:

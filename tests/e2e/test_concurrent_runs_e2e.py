@@ -22,12 +22,12 @@ import yaml
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import PipelineConfig, load_config
+from pipeline.devtools.services import MariaDB
 from pipeline.mlmd import connection as metadata
 from pipeline.ops import history
 from pipeline.run.guards import run_lock
 from tests.support.cli import REPO, run_cli
 from tests.support.data import write_click_spans
-from tests.support.services import MariaDB
 
 DAY1 = datetime.date(2026, 11, 1)
 

@@ -25,11 +25,11 @@ from ml_metadata.proto import metadata_store_pb2
 from components.distributed import cluster
 from pipeline import nodes
 from pipeline.config import PipelineConfig, load_config
+from pipeline.devtools.services import free_ports
 from pipeline.mlmd import connection as metadata
 from pipeline.ops.summary import RunSummary
 from pipeline.run.local import run
 from tests.support.data import Runs
-from tests.support.services import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 # Both models see the same 300 global batches of 256 (split 128/128 between the

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.devtools.services import ensure_debian_package
 from pipeline.views import report
 from tests.support.data import Runs
-from tests.support.services import ensure_debian_package
 
 # Chromium refuses to run as root with its sandbox (tests run as root in CI); the
 # page is a local, script-free file, so the sandbox protects nothing here.

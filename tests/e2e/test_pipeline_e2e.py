@@ -233,7 +233,7 @@ def test_new_span_is_trained_and_evaluated_against_the_previous_model(runs: Runs
 
 
 def test_metadata_layout_is_pipeline_run_node(runs: Runs) -> None:
-    # The layout the Airflow DAG's tasks write too (tests/e2e/test_airflow_e2e.py).
+    # The layout the Airflow DAG's tasks write too (tests/e2e/test_airflow_scheduler_e2e.py).
     store = metadata.open_store(runs.config)
     names = {t.name for t in store.get_context_types()}
     assert {"pipeline", "pipeline_run", "node"} <= names

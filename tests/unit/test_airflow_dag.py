@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import nodes
+from pipeline.run.airflow_dag import WAIT_FOR_DATA
 
 DAG_ID = "clicks_pipeline"
 
@@ -29,11 +30,33 @@ def test_dag_files_import_without_errors(dagbag) -> None:
     assert set(dagbag.dag_ids) == {DAG_ID}
 
 
-def test_one_task_per_tfx_node_with_the_pipeline_edges(dagbag) -> None:
+def test_a_sensor_then_one_task_per_component_with_resolvers_inside(dagbag) -> None:
     dag = dagbag.dags[DAG_ID]
-    assert {task.task_id for task in dag.tasks} == set(nodes.UPSTREAM)
+    components = set(nodes.UPSTREAM) - set(nodes.RESOLVERS)
+    assert {task.task_id for task in dag.tasks} == components | {WAIT_FOR_DATA}
+    # A node waits for the task of each of its upstream nodes, a resolver's upstream
+    # included (the resolver runs in its consumer's task).
+    task_of = {node: nodes.CONSUMER.get(node, node) for node in nodes.UPSTREAM}
     for task in dag.tasks:
-        assert task.upstream_task_ids == set(nodes.UPSTREAM[task.task_id]), task.task_id
+        if task.task_id == WAIT_FOR_DATA:
+            assert task.upstream_task_ids == set()
+            continue
+        launched = nodes.tasks(tflite=True)[task.task_id].nodes
+        expected = {task_of[p] for n in launched for p in nodes.UPSTREAM[n]} - {task.task_id}
+        assert task.upstream_task_ids == (expected or {WAIT_FOR_DATA}), task.task_id
+    # Every resolver runs in exactly one task, before the node that consumes it.
+    launched_everywhere = [n for t in nodes.tasks(tflite=True).values() for n in t.nodes]
+    assert sorted(launched_everywhere) == sorted(nodes.UPSTREAM)
+    for resolver, consumer in nodes.CONSUMER.items():
+        order = nodes.tasks(tflite=True)[consumer].nodes
+        assert order.index(resolver) < order.index(consumer)
+
+
+def test_the_sensor_waits_in_reschedule_mode_with_the_configured_limits(dagbag) -> None:
+    sensor = dagbag.dags[DAG_ID].get_task(WAIT_FOR_DATA)
+    assert sensor.mode == "reschedule"
+    assert sensor.poke_interval == 300
+    assert sensor.timeout == 6 * 3600
 
 
 def test_schedule_retries_and_tags(dagbag) -> None:
@@ -42,7 +65,17 @@ def test_schedule_retries_and_tags(dagbag) -> None:
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert set(dag.tags) == {"tfx", "clicks"}
+    assert dag.dagrun_timeout == datetime.timedelta(hours=12)
+    # Alerts: the run past its time limit, and every task failing after its last try.
+    from pipeline.alerts.callbacks import RunTimeoutAlert, TaskFailureAlert
+
+    assert isinstance(dag.on_failure_callback, RunTimeoutAlert)
     for task in dag.tasks:
+        assert isinstance(task.on_failure_callback, TaskFailureAlert), task.task_id
+    for task in dag.tasks:
+        if task.task_id == WAIT_FOR_DATA:
+            continue
+        assert task.execution_timeout == datetime.timedelta(hours=2)
         # The data gate's verdict is deterministic; every other task retries.
         assert task.retries == (0 if task.task_id == nodes.DATA_GATE else 2)
         assert task.retry_exponential_backoff is True
@@ -59,13 +92,42 @@ def test_settings_come_from_the_environment(repo: Path) -> None:
             "PIPELINE_TASK_RETRIES": "4",
             "PIPELINE_RETRY_DELAY_SECONDS": "7",
             "PIPELINE_START_DATE": "2026-01-15",
+            "PIPELINE_SCHEDULE": "none",
         },
     )
     assert dag.dag_id == "wine_pipeline"
+    assert dag.schedule_interval is None
     assert dag.catchup is True
     assert dag.start_date.date() == datetime.date(2026, 1, 15)
-    assert {t.retries for t in dag.tasks if t.task_id != nodes.DATA_GATE} == {4}
+    retried = {t for t in dag.tasks if t.task_id not in (nodes.DATA_GATE, WAIT_FOR_DATA)}
+    assert {t.retries for t in retried} == {4}
     assert {t.retry_delay for t in dag.tasks} == {datetime.timedelta(seconds=7)}
+
+
+def test_timeouts_and_the_wait_come_from_the_config(repo: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from pipeline.run.airflow_dag import build_dag
+
+    raw = yaml.safe_load((repo / "pipeline" / "configs" / "wine.yaml").read_text())
+    raw["airflow"] = {
+        "wait_for_data_seconds": 600,
+        "poke_interval_seconds": 30,
+        "task_timeout_seconds": 900,
+        "task_timeouts": {"Trainer": 1800},
+        "dagrun_timeout_seconds": 3600,
+        "retries": 1,
+    }
+    path = tmp_path / "wine.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dag = build_dag(path, {})
+    assert dag.dagrun_timeout == datetime.timedelta(hours=1)
+    sensor = dag.get_task(WAIT_FOR_DATA)
+    assert (sensor.timeout, sensor.poke_interval) == (600, 30)
+    timeouts = {t.task_id: t.execution_timeout for t in dag.tasks if t.task_id != WAIT_FOR_DATA}
+    assert timeouts.pop(nodes.TRAINER) == datetime.timedelta(minutes=30)
+    assert set(timeouts.values()) == {datetime.timedelta(minutes=15)}
+    assert dag.get_task(nodes.TRANSFORM).retries == 1
 
 
 def test_parsing_is_fast_and_imports_no_tensorflow(repo: Path, tmp_path: Path) -> None:

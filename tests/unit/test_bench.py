@@ -150,3 +150,41 @@ def test_autograph_leaves_tf_keras_alone_like_keras() -> None:
     from components.model import preprocessing
 
     assert not conversion.is_allowlisted(preprocessing.transform_features)
+
+
+def test_airflow_part_reports_the_steady_day_against_the_local_run() -> None:
+    results = json.loads((REPO / "docs" / "benchmarks.json").read_text())
+
+    def side(executor: str, seconds: tuple[float, float]) -> dict:
+        tasks = {
+            "CsvExampleGen": {
+                "state": "success",
+                "seconds": 3.0,
+                "breakdown": {"imports": 0.01, "compile": 0.02, "CsvExampleGen": 2.5},
+            }
+        }
+        runs = [
+            {"day": d, "seconds": s, "run_seconds": s - 1, "state": "success", "tasks": tasks}
+            for d, s in zip(("2026-01-03", "2026-01-04"), seconds, strict=True)
+        ]
+        return {"executor": executor, "runs": runs, "startup_seconds": 20.0}
+
+    results["airflow"] = {
+        "rows": 5000,
+        "local": [
+            {"day": "2026-01-03", "seconds": 80.0, "returncode": 0, "peak_rss_mib": 1.0},
+            {"day": "2026-01-04", "seconds": 60.0, "returncode": 0, "peak_rss_mib": 1.0},
+        ],
+        "airflow": {
+            "preloaded": side("pipeline.run.airflow_executor.PreloadedLocalExecutor", (95, 78)),
+            "LocalExecutor": side("LocalExecutor", (250.0, 230.0)),
+        },
+    }
+    text = format_results(results)
+    assert "| Airflow, PreloadedLocalExecutor | 95.0 | 78.0 | 1.30x |" in text
+    assert "| Airflow, LocalExecutor | 250.0 | 230.0 | 3.83x |" in text
+    assert "| CsvExampleGen | 3.0 | 3.0 | 0.01 | 0.02 | 2.5 |" in text
+    target = "| 5,000-row day: DAG run (real scheduler) / local run | <= 1.5x | 1.30x | met |"
+    assert target in text
+    results["airflow"]["airflow"]["preloaded"]["runs"][-1]["state"] = "failed"
+    assert "| <= 1.5x | failed | not met |" in format_results(results)

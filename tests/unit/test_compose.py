@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from pipeline import config
+from pipeline.devtools.services import ensure_debian_package
 from pipeline.mlmd import connection as metadata
 from pipeline.run import airflow_dag
-from tests.support.services import ensure_debian_package
 
 AIRFLOW_SERVICES = ("airflow-init", "airflow-webserver", "airflow-scheduler")
 
@@ -52,7 +52,10 @@ def test_services_of_the_stack(compose: dict) -> None:
     }
     assert published == {("airflow-webserver", 8080), ("serving", 8500), ("serving", 8501)}
     for name in AIRFLOW_SERVICES:
-        assert _env(services[name])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert (
+            _env(services[name])["AIRFLOW__CORE__EXECUTOR"]
+            == "pipeline.run.airflow_executor.PreloadedLocalExecutor"
+        )
         assert _env(services[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
             "postgresql+psycopg2://"
         )

@@ -275,6 +275,25 @@ def test_bad_distribution_strategy(tmp_path: Path) -> None:
     expect_config_error(write_config(tmp_path, strategy), "training.distribution_strategy", "tpu")
 
 
+def test_airflow_timeout_for_a_node_no_task_runs(tmp_path: Path) -> None:
+    def timeouts(raw: dict[str, Any]) -> None:
+        # A resolver runs inside its consumer's task: it has no timeout of its own.
+        raw["airflow"] = {"task_timeouts": {"Trainer": 60, "span_window": 30}}
+
+    expect_config_error(
+        write_config(tmp_path, timeouts), "airflow.task_timeouts", "span_window", "Trainer"
+    )
+
+
+def test_airflow_run_timeout_must_outlast_the_data_wait(tmp_path: Path) -> None:
+    def timeouts(raw: dict[str, Any]) -> None:
+        raw["airflow"] = {"wait_for_data_seconds": 7200, "dagrun_timeout_seconds": 3600}
+
+    expect_config_error(
+        write_config(tmp_path, timeouts), "airflow.dagrun_timeout_seconds", "wait_for_data_seconds"
+    )
+
+
 def test_negative_max_regression(tmp_path: Path) -> None:
     def regression(raw: dict[str, Any]) -> None:
         raw["evaluation"]["max_regression"] = -0.1

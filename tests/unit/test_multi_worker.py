@@ -24,9 +24,9 @@ from components.distributed import cluster
 from components.distributed.trainer_executor import CLUSTER_KEY, Executor
 from pipeline import cli
 from pipeline.config import ConfigError, PipelineConfig, load_config
+from pipeline.devtools.services import free_ports
 from tests.support.cli import REPO
 from tests.support.config import expect_config_error, write_config
-from tests.support.services import free_ports
 
 
 def _training(raw: dict[str, Any], **training: Any) -> None:

@@ -111,6 +111,9 @@ def test_each_directory_names_the_setting_that_chose_it(tmp_path: Path) -> None:
     # MySQL metadata: no SQLite directory to check.
     roles = [d.role for d in output_check.output_dirs(config, {"MLMD_MYSQL_HOST": "db"})]
     assert roles == ["pipeline root", "serving dir"]
+    airflow_conn = {"AIRFLOW_CONN_MLMD_DEFAULT": "mysql://u:p@db:3306/mlmd"}
+    roles = [d.role for d in output_check.output_dirs(config, airflow_conn)]
+    assert roles == ["pipeline root", "serving dir"]
 
 
 # --- real read-only and full filesystems -----------------------------------------
@@ -315,7 +318,7 @@ def test_airflow_first_task_fails_on_a_read_only_serving_dir(
         "dag_run": types.SimpleNamespace(run_id="scheduled__2026-11-01T00:00:00+00:00"),
     }
     with pytest.raises(OutputCheckError, match="Read-only file system") as caught:
-        airflow_dag.run_node(nodes.EXAMPLE_GEN, str(DEFAULT_CONFIG), **context)
+        airflow_dag.run_task(nodes.EXAMPLE_GEN, str(DEFAULT_CONFIG), **context)
     assert "environment variable PIPELINE_SERVING_DIR" in str(caught.value)
     assert not (tmp_path / "out" / "metadata").exists()
     # The pipeline root (checked first) exists but holds nothing: no component ran.

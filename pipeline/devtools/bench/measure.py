@@ -239,6 +239,25 @@ def measure(
     )
 
 
+def generate_clicks(out: Path, start: str, days: int, rows: int, seed: int = 7) -> None:
+    """Writes generated click days (``python -m pipeline generate``, a fresh process).
+
+    Args:
+        out: The data root (one ``YYYY-MM-DD`` folder per day).
+        start: The first day, ``YYYY-MM-DD``.
+        days: How many days.
+        rows: Rows per day.
+        seed: The generator's seed (the same days for every bench run).
+    """
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "generate", "--out", str(out), "--start", start]
+        + ["--days", str(days), "--rows", str(rows), "--seed", str(seed)],
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def machine_info() -> dict[str, str | int | float]:
     """What the benchmark ran on, for the results table.
 

@@ -28,6 +28,7 @@ TARGET_1M_SECONDS = 300.0
 TARGET_1M_RSS_MIB = 4096.0
 TARGET_1M_OVER_100K = 10.0
 TARGET_THROUGHPUT = 0.8
+TARGET_AIRFLOW_RATIO = 1.5
 
 # The components whose times the levers and scale tables show.
 MAIN_NODES = ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator")
@@ -431,6 +432,113 @@ def throughput_target(measured: dict[str, Any]) -> Target:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Orchestrated:
+    """The ``airflow`` part: a day's DAG run against the local run of the same day.
+
+    Attributes:
+        runs: Per side, each day's seconds and the steady day's ratio to local.
+        tasks: The steady day's seconds per task, per Airflow side, and where the
+            preloaded side's task seconds went.
+        ratio: The preloaded DAG run over the local run, the steady day (None if
+            either failed).
+        rows: Rows per day.
+    """
+
+    runs: Table
+    tasks: Table
+    ratio: float | None
+    rows: int
+
+
+def airflow_section(results: dict[str, Any]) -> Orchestrated | None:
+    """Tables of the ``airflow`` part.
+
+    Args:
+        results: What the suite measured.
+
+    Returns:
+        The section, or None when the part was not measured.
+    """
+    measured = results.get("airflow")
+    if not measured:
+        return None
+    local = measured["local"]
+    steady_local = local[-1]["seconds"] if local and local[-1]["returncode"] == 0 else None
+    days = [entry["day"] for entry in local]
+    rows = [["local runner (`python -m pipeline run`)", *[fmt(e["seconds"]) for e in local], ""]]
+    ratios: dict[str, float | None] = {}
+    for name, side in measured["airflow"].items():
+        runs = side["runs"]
+        steady = runs[-1] if runs else {"state": "not run"}
+        ratios[name] = (
+            steady["seconds"] / steady_local
+            if steady["state"] == "success" and steady_local
+            else None
+        )
+        rows.append(
+            [
+                f"Airflow, {side['executor'].rsplit('.', 1)[-1]}",
+                *[
+                    fmt(r["seconds"]) + ("" if r["state"] == "success" else f" ({r['state']})")
+                    for r in runs
+                ],
+                f"{ratios[name]:.2f}x" if ratios[name] else "",
+            ]
+        )
+    head = ["side", *[f"day {d}, s" for d in days], "steady day / local"]
+    runs_table = Table(head, ["---", *["---:"] * (len(head) - 1)], rows)
+
+    sides = {
+        name: (side["runs"][-1]["tasks"] if side["runs"] else {})
+        for name, side in measured["airflow"].items()
+    }
+    preloaded = sides.get("preloaded", {})
+    task_rows = []
+    for task_id in preloaded:
+        breakdown = preloaded[task_id].get("breakdown", {})
+        nodes = sum(
+            v for k, v in breakdown.items() if k not in ("imports", "compile", "backfill", "total")
+        )
+        task_rows.append(
+            [
+                task_id,
+                *[fmt(side.get(task_id, {}).get("seconds")) for side in sides.values()],
+                fmt(breakdown.get("imports"), 2),
+                fmt(breakdown.get("compile"), 2),
+                fmt(nodes) if breakdown else "",
+            ]
+        )
+    task_head = [
+        "task",
+        *[f"{name}, s" for name in sides],
+        "preloaded: imports",
+        "compile",
+        "nodes",
+    ]
+    tasks_table = Table(task_head, ["---", *["---:"] * (len(task_head) - 1)], task_rows)
+    return Orchestrated(runs_table, tasks_table, ratios.get("preloaded"), measured["rows"])
+
+
+def airflow_target(section: Orchestrated) -> Target:
+    """A day's DAG run under the real scheduler against the local run of it.
+
+    Args:
+        section: The airflow section.
+
+    Returns:
+        The target.
+    """
+    ratio = section.ratio
+    return Target(
+        "airflow",
+        f"{section.rows:,}-row day: DAG run (real scheduler) / local run",
+        f"<= {TARGET_AIRFLOW_RATIO:.1f}x",
+        f"{ratio:.2f}x" if ratio is not None else "failed",
+        ratio is not None and ratio <= TARGET_AIRFLOW_RATIO,
+    )
+
+
 def format_results(results: dict[str, Any]) -> str:
     """The results as the markdown page (``results.md``, ``docs/benchmarks.md``).
 
@@ -444,10 +552,12 @@ def format_results(results: dict[str, Any]) -> str:
     penguin = penguin_section(results)
     scale = scale_section(results)
     throughput = throughput_section(results)
+    orchestrated = airflow_section(results)
     targets = [
         *(penguin_targets(penguin, results) if penguin else []),
         *(scale_targets(scale) if scale else []),
         *([throughput_target(throughput[0])] if throughput else []),
+        *([airflow_target(orchestrated)] if orchestrated else []),
     ]
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline.devtools.bench", "templates"),
@@ -468,6 +578,7 @@ def format_results(results: dict[str, Any]) -> str:
         levers=levers_table(results),
         scale=scale,
         throughput=throughput,
+        orchestrated=orchestrated,
         REFERENCE=REFERENCE,
         REFERENCE_IN_PROCESS=REFERENCE_IN_PROCESS,
     )

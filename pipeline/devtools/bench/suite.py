@@ -11,6 +11,8 @@
 4. **Scale.** One generated click day of 10k and 100k rows (and 1M with
    ``--scale-1m``) through the clicks pipeline.
 5. **Trainer input throughput** (:mod:`pipeline.devtools.bench.throughput`).
+6. **Airflow.** A 5,000-row day's DAG run under a real ``airflow scheduler``
+   against the local run of the same day (:mod:`pipeline.devtools.bench.orchestrated`).
 
 Every run is a subprocess, so imports count; the harness process only launches,
 watches memory and reads ML Metadata afterwards.
@@ -31,7 +33,13 @@ from typing import Any
 
 import yaml
 
-from pipeline.devtools.bench.measure import RunResult, machine_info, measure, run_process
+from pipeline.devtools.bench.measure import (
+    RunResult,
+    generate_clicks,
+    machine_info,
+    measure,
+    run_process,
+)
 from pipeline.devtools.bench.page import REFERENCE, REFERENCE_IN_PROCESS, format_results
 
 REPO = Path(__file__).resolve().parents[3]
@@ -59,7 +67,10 @@ PART_KEYS = {
     "levers": ("levers",),
     "scale": ("scale",),
     "throughput": ("throughput",),
+    "airflow": ("airflow",),
 }
+# Rows per day of the airflow part (the issue's 5,000-row day).
+AIRFLOW_ROWS = 5_000
 
 # Beam arguments for the scale runs, by name (``--scale-beam``).
 SCALE_BEAM = {
@@ -284,27 +295,7 @@ class Bench:
         for count in rows:
             data_root = self.work / f"clicks-{count}-data"
             if not data_root.exists():
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pipeline",
-                        "generate",
-                        "--out",
-                        str(data_root),
-                        "--start",
-                        "2026-01-01",
-                        "--days",
-                        "1",
-                        "--rows",
-                        str(count),
-                        "--seed",
-                        "7",
-                    ],
-                    check=True,
-                    cwd=REPO,
-                    stdout=subprocess.DEVNULL,
-                )
+                generate_clicks(data_root, "2026-01-01", days=1, rows=count)
             root = self.work / f"clicks-{count}-{beam}"
             shutil.rmtree(root, ignore_errors=True)
             result = self._ours(config, data_root, root, f"clicks {count} rows", "first")
@@ -368,6 +359,16 @@ class Bench:
             )
 
     # -- report -------------------------------------------------------------
+
+    def airflow(self, rows: int) -> None:
+        """A day's DAG run under a real scheduler against the local run of the same day.
+
+        Args:
+            rows: Rows per generated day.
+        """
+        from pipeline.devtools.bench.orchestrated import measure_airflow
+
+        self.results["airflow"] = measure_airflow(self.work / "airflow", self.logs, rows)
 
     def keep(self, earlier_json: Path, skipped: Sequence[str]) -> None:
         """Takes the skipped parts' results from an earlier run's ``results.json``.
@@ -447,9 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("BENCH_PENGUIN_DIR", str(DEFAULT_ANCHOR)),
         help="the penguin reference folder (data/, schema/)",
     )
-    parser.add_argument(
-        "--skip", action="append", default=[], choices=["penguin", "levers", "scale", "throughput"]
-    )
+    parser.add_argument("--skip", action="append", default=[], choices=sorted(PART_KEYS))
     parser.add_argument("--lever-rounds", type=int, default=1, help="runs of each lever variant")
     parser.add_argument(
         "--scale-rows", default="10000,100000", help="comma-separated rows per generated day"
@@ -497,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.scale(rows, args.scale_beam)
     if "throughput" not in args.skip:
         bench.throughput(args.throughput_steps)
+    if "airflow" not in args.skip:
+        bench.airflow(AIRFLOW_ROWS)
     md = bench.write(REPO / "docs" if args.docs else None)
     print(md.read_text())
     failed = [

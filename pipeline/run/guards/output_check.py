@@ -34,9 +34,10 @@ from pipeline.config import (
 
 PROBE_PREFIX = ".output-check-"
 PROBE_BYTES = 4096  # one page/block: a full filesystem cannot hold it
-ENV_MYSQL_HOST = (
-    "MLMD_MYSQL_HOST"  # as pipeline.mlmd.connection (not imported: it imports ml_metadata)
-)
+# As pipeline.mlmd.connection (not imported: it imports ml_metadata): either sends
+# ML Metadata to MySQL, so no SQLite directory is written.
+ENV_MYSQL_HOST = "MLMD_MYSQL_HOST"
+ENV_AIRFLOW_CONN = "AIRFLOW_CONN_MLMD_DEFAULT"
 
 
 class OutputCheckError(RuntimeError):
@@ -152,7 +153,7 @@ def output_dirs(
             ),
         ),
     ]
-    if not env.get(ENV_MYSQL_HOST):
+    if not (env.get(ENV_MYSQL_HOST) or env.get(ENV_AIRFLOW_CONN)):
         metadata_file = Path(outputs.metadata_path)
         origin = _origin(
             metadata_file,
