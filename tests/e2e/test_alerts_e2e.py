@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ import pytest
 
 from pipeline.devtools import clickgen
 from tests.support.cli import REPO, CliResult, run_cli
+from tests.support.data import served_files
 from tests.support.receivers import HttpReceiver, SmtpReceiver, text_of
 
 START = datetime.date(2026, 11, 1)
@@ -58,15 +58,6 @@ class Runs:
     gate_stopped: Run
     not_blessed_config: Path
     http: HttpReceiver
-
-
-def _served(out: Path) -> dict[str, str]:
-    root = out / "serving" / "clicks"
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _config(tmp: Path, data: Path, out: Path, http: HttpReceiver, lower_bound: str) -> Path:
@@ -119,7 +110,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
                 slack=[body for path, body, _ in new if path == SLACK_PATH],
                 webhook=[body for path, body, _ in new if path == WEBHOOK_PATH],
                 emails=smtp.messages[mailed:],
-                served=_served(out),
+                served=served_files(out / "serving" / "clicks"),
             )
 
         for offset in range(2):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from pipeline.devtools import clickgen
 from pipeline.devtools.clickgen import csv_edit
 from pipeline.mlmd import connection as metadata
 from tests.support.cli import REPO, run_cli
+from tests.support.data import served_files
 
 START = datetime.date(2026, 11, 1)
 ROWS = 1000
@@ -166,15 +166,6 @@ class Catalogue:
     good: Outcome
 
 
-def _served(config: PipelineConfig) -> dict[str, str]:
-    root = config.push_dir
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _store(config: PipelineConfig) -> mlmd.MetadataStore:
     return metadata.open_store(config, {})
 
@@ -189,7 +180,12 @@ def _newest_run(config: PipelineConfig) -> str | None:
 def _run(config_path: Path, config: PipelineConfig, day: datetime.date) -> Outcome:
     result = run_cli(["run", "--config", str(config_path)])
     return Outcome(
-        day, result.returncode, result.stdout, result.stderr, _served(config), _newest_run(config)
+        day,
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        served_files(config.push_dir),
+        _newest_run(config),
     )
 
 
@@ -216,7 +212,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
         _write()(data, START + datetime.timedelta(days=offset))
     first = _run(config_path, config, START + datetime.timedelta(days=2))
     assert first.exit_code == 0, first.stderr[-3000:]
-    served_before = _served(config)
+    served_before = served_files(config.push_dir)
     assert served_before
     models_before = len(_store(config).get_artifacts_by_type("Model"))
 

@@ -9,7 +9,6 @@ each run's evaluation, so a wrong or missing explanation fails the test.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from pipeline.config import PipelineConfig, load_config, with_env_overrides
 from pipeline.devtools import clickgen
 from pipeline.mlmd import connection as metadata
 from tests.support.cli import REPO, CliResult, run_cli
+from tests.support.data import served_files
 
 DAY1 = datetime.date(2026, 11, 1)
 ROWS = 1500
@@ -67,15 +67,6 @@ def _run(config: Path, data: Path, out: Path) -> CliResult:
     return run_cli(
         ["run", "--config", str(config), "--data-root", str(data), "--output-root", str(out)]
     )
-
-
-def _served(out: Path) -> dict[str, str]:
-    root = out / "serving" / "clicks"
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _last_run_outputs(
@@ -178,7 +169,7 @@ def test_worse_models_are_not_blessed_and_the_summary_says_why(
     assert line["verdict"] == "Blessed and pushed."
     assert "TFMA validation failures" not in first.stdout
     first_values = _assert_matches_tfma(line, metadata.open_store(config, {}), config)
-    served = _served(out)
+    served = served_files(out / "serving" / "clicks")
     assert served
 
     # b. A crippled model on the same data: Transform is cached, the Trainer reruns,
@@ -199,7 +190,7 @@ def test_worse_models_are_not_blessed_and_the_summary_says_why(
     assert "overall slice: auc (candidate, change vs baseline) = " in second.stdout
     assert "Pushed: nothing new this run" in second.stdout
     _not_blessed_and_not_pushed(metadata.open_store(config, {}))
-    assert _served(out) == served, "the served model must not change"
+    assert served_files(out / "serving" / "clicks") == served, "the served model must not change"
 
     # c. A new day whose labels are shuffled: no model can rank it better than chance.
     clickgen.write_day(
@@ -215,4 +206,4 @@ def test_worse_models_are_not_blessed_and_the_summary_says_why(
     assert "overall slice: auc (candidate) = " in third.stdout
     assert "violates value_threshold { lower_bound { value: 0.65 } }" in third.stdout
     _not_blessed_and_not_pushed(metadata.open_store(config, {}))
-    assert _served(out) == served, "the served model must not change"
+    assert served_files(out / "serving" / "clicks") == served, "the served model must not change"

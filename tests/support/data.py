@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,24 @@ def pushed_versions(config: PipelineConfig) -> list[str]:
         The version directory names; empty when nothing was pushed yet.
     """
     return sorted(p.name for p in config.push_dir.iterdir()) if config.push_dir.exists() else []
+
+
+def served_files(push_dir: Path) -> dict[str, str]:
+    """Every file TF Serving would see under a model's directory, with its SHA-256.
+
+    Two calls compare equal exactly when nothing served changed, byte for byte.
+
+    Args:
+        push_dir: The model's serving directory (``<serving dir>/<model name>``).
+
+    Returns:
+        Path relative to ``push_dir`` -> hex digest; empty when nothing is there.
+    """
+    return {
+        str(p.relative_to(push_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(push_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 def artifact_count(config: PipelineConfig, type_name: str) -> int:
