@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing = f" ({binary} is not installed)" if binary else ""
         reason = f"needs root: {why}{missing}; CI runs it as root"
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Gives each test back the environment it started with.
+
+    Airflow's PythonOperator writes ``AIRFLOW_CTX_*`` into ``os.environ`` when a test
+    runs a DAG in-process (``dag.test``); a pipeline run started later by another
+    test would inherit ``AIRFLOW_CTX_DAG_ID`` and take itself for an Airflow task.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -74,21 +74,30 @@ def _setup(root: Path, extra_env: dict[str, str]) -> tuple[Path, dict[str, str]]
 def _run_two(config_path: Path, env: dict[str, str], root: Path) -> Pair:
     command = [sys.executable, "-m", "pipeline", "run", "--config", str(config_path)]
     started = time.monotonic()
-    processes = [
-        subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    # Output to files, not pipes: the run holding the lock must never block on a
+    # full pipe that nobody reads while the test waits for the other run.
+    outputs = [(root / f"run{i}.stdout", root / f"run{i}.stderr") for i in range(2)]
+    processes = []
+    for stdout_path, stderr_path in outputs:
+        with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+            processes.append(
+                subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
+            )
+    try:
+        for process in processes:
+            process.wait(timeout=900)
+    finally:
+        for process in processes:
+            if process.poll() is None:  # timed out: no run outlives the test
+                process.kill()
+                process.wait()
+    results = [
+        subprocess.CompletedProcess(
+            process.args, process.returncode, out.read_text(), err.read_text()
         )
-        for _ in range(2)
+        for process, (out, err) in zip(processes, outputs, strict=True)
     ]
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=900)
-        results.append(
-            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-        )
     seconds = time.monotonic() - started
-    for index, result in enumerate(results):
-        (root / f"run{index}.out").write_text(result.stdout + "\n--- stderr\n" + result.stderr)
     return Pair(
         load_config(config_path), config_path, env, results, [p.pid for p in processes], seconds
     )
