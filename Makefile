@@ -17,13 +17,14 @@ BENCH_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv run test test-fast lint schema lock clean bench
+.PHONY: help venv run test test-fast lint check-deploy schema lock clean bench
 
 help:
 	@echo "make run        - run the whole pipeline on data/ with LocalDagRunner (SQLite MLMD)"
 	@echo "make test       - run the whole test suite (unit + e2e)"
 	@echo "make test-fast  - run tests/unit (not e2e); root-only tests skip, saying why, unless root"
 	@echo "make lint       - ruff (lint and format check) and mypy"
+	@echo "make check-deploy - docker-compose config, promtool, amtool, kubernetes-validate, TF Serving protos"
 	@echo "make schema     - infer a schema from the newest span and show the diff"
 	@echo "make lock       - re-resolve uv.lock after editing pyproject.toml"
 	@echo "make bench      - benchmarks: outputs/bench/results.{md,json} (BENCH_ARGS=--scale-1m adds the 1M-row day)"
@@ -63,6 +64,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check $(LINT_PATHS) || status=1; \
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
+
+# The deployment files (docker-compose.yml, deploy/) checked by the tools that read
+# them; as root, installs Debian's docker-compose, prometheus, prometheus-alertmanager.
+check-deploy: venv
+	$(VPY) -m pipeline.devtools.deploy_check
 
 schema: venv
 	$(VPY) -m pipeline schema

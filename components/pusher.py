@@ -14,6 +14,17 @@ the model is blessed and the TFLite model is within its metric bound, so a versi
 directory has it complete or not at all. TF Serving loads ``saved_model.pb`` and
 ``variables/`` and ignores other files in a version directory. The PushedModel
 records ``tflite_pushed`` (1 or 0) and ``tflite_reason``.
+
+With the optional ``examples`` input (ExampleGen's output: the newest span), TF
+Serving's warm-up requests (``assets.extra/tf_serving_warmup_requests``, built from
+eval rows for both signatures by :mod:`components.warmup`) are written into the
+staged version directory before the rename as well. The PushedModel records
+``warmup_requests`` (how many) and ``warmup_reason``.
+
+After a blessed version is published, TF Serving's model config file
+(``<serving_dir>/models.config``, :mod:`components.serving_config`) labels it
+``stable`` or ``canary`` (the ``push_label`` exec property, from ``serving.push_label``),
+and the PushedModel records the label it got as ``label``.
 """
 
 from __future__ import annotations
@@ -28,15 +39,19 @@ from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import json_utils, proto_utils
 
-from components import serving_dir
+from components import serving_config, serving_dir, warmup
 from components.tflite import TFLITE_FILE, TFLiteModel
 
 TFLITE_MODEL_KEY = "tflite_model"
 TFLITE_PUSHED = "tflite_pushed"
 TFLITE_REASON = "tflite_reason"
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+WARMUP_REQUESTS = "warmup_requests"
+WARMUP_REASON = "warmup_reason"
+PUSH_LABEL_KEY = "push_label"
 
 
 def _tflite_decision(
@@ -66,9 +81,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         """Pushes the model if blessed, atomically for filesystem destinations.
 
         Args:
-            input_dict: ``model``, ``model_blessing`` and optionally ``tflite_model``.
+            input_dict: ``model``, ``model_blessing`` and optionally ``tflite_model``
+                and ``examples``.
             output_dict: ``pushed_model``.
-            exec_properties: ``push_destination`` (a filesystem base directory).
+            exec_properties: ``push_destination`` (a filesystem base directory) and
+                ``push_label`` (``stable`` or ``canary``; default ``stable``).
         """
         has_tflite = bool(input_dict.get(TFLITE_MODEL_KEY))
         destination = pusher_pb2.PushDestination()
@@ -108,6 +125,11 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                     output_dict, False, f"not pushed: version {final} already existed"
                 )
             pushed.set_string_custom_property("pushed_destination", final)
+            # Published (by this push or a concurrent one): now TF Serving may load it.
+            label = serving_config.label_push(
+                base, version, exec_properties.get(PUSH_LABEL_KEY) or serving_config.STABLE
+            )
+            pushed.set_string_custom_property(serving_config.LABEL_PROPERTY, label)
 
     def _publish(
         self,
@@ -131,6 +153,14 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                 shutil.copyfile(source, os.path.join(staged_version, TFLITE_FILE))
                 shutil.copyfile(source, os.path.join(pushed.uri, TFLITE_FILE))
             self._mark_tflite(output_dict, tflite is not None, reason)
+        if input_dict.get(EXAMPLES_KEY):
+            # Into the staged version, before the rename: TF Serving runs them on load.
+            pushed = output_dict[standard_component_specs.PUSHED_MODEL_KEY][0]
+            count, reason = warmup.add_to_version(
+                staged_version, input_dict[EXAMPLES_KEY][0], also_to=[pushed.uri]
+            )
+            pushed.set_int_custom_property(WARMUP_REQUESTS, count)
+            pushed.set_string_custom_property(WARMUP_REASON, reason)
         if not serving_dir.publish(staged_version, final) and has_tflite:
             self._mark_tflite(output_dict, False, f"not pushed: version {final} already existed")
 
@@ -144,11 +174,16 @@ class AtomicPusherExecutor(pusher_executor.Executor):
 
 
 class AtomicPusherSpec(standard_component_specs.PusherSpec):
-    """TFX's PusherSpec plus an optional ``tflite_model`` input."""
+    """TFX's PusherSpec plus an optional ``tflite_model`` input and ``push_label``."""
 
+    PARAMETERS = {
+        **standard_component_specs.PusherSpec.PARAMETERS,
+        PUSH_LABEL_KEY: ExecutionParameter(type=str, optional=True),
+    }
     INPUTS = {
         **standard_component_specs.PusherSpec.INPUTS,
         TFLITE_MODEL_KEY: ChannelParameter(type=TFLiteModel, optional=True),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
 
 
@@ -164,18 +199,25 @@ class AtomicPusher(pusher_component.Pusher):
         model_blessing: types.BaseChannel,
         push_destination: pusher_pb2.PushDestination,
         tflite_model: types.BaseChannel | None = None,
+        push_label: str = serving_config.STABLE,
+        examples: types.BaseChannel | None = None,
     ) -> None:
         """Builds the Pusher with :class:`AtomicPusherSpec`.
 
         TFX's ``Pusher.__init__`` hard-codes ``PusherSpec``; this builds the same
-        spec (same exec properties, so the cache key is unchanged) with the extra
-        input, and initialises the component from it.
+        spec with the extra input and ``push_label`` (an exec property, so a change
+        of ``serving.push_label`` is a new cache key: the next run pushes again under
+        the new label), and initialises the component from it.
 
         Args:
             model: The Trainer's model.
             model_blessing: The Evaluator's blessing.
             push_destination: Where TF Serving watches for versions.
             tflite_model: The ``TFLiteConverter``'s output; None when TFLite is off.
+            push_label: The label a blessed version gets in ``models.config``
+                (``stable`` or ``canary``).
+            examples: ExampleGen's output (its eval split becomes the warm-up
+                requests); None for no warm-up file.
         """
         spec = AtomicPusherSpec(
             model=model,
@@ -185,5 +227,7 @@ class AtomicPusher(pusher_component.Pusher):
             custom_config=json_utils.dumps(None),
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             tflite_model=tflite_model,
+            push_label=push_label,
+            examples=examples,
         )
         base_component.BaseComponent.__init__(self, spec=spec)

@@ -1,9 +1,9 @@
 """The one way a model version enters a TF Serving directory: stage, fsync, rename.
 
 TF Serving polls its base directory for numeric version directories and loads any it
-finds, possibly while it is still being copied. Both writers of that directory, the
-Pusher (:mod:`components.pusher`) and ``rollback`` (:mod:`pipeline.ops.rollback`),
-publish through here:
+finds, possibly while it is still being copied. The Pusher (:mod:`components.pusher`)
+publishes through here (``rollback`` and ``promote`` copy nothing: they move labels in
+``models.config``, :mod:`components.serving_config`):
 
 1. The version is written to ``<base>/.staging-<host>-<pid>-<uuid>/<version>``: inside
    the base directory, so on the same filesystem and the final rename is atomic;
@@ -177,51 +177,6 @@ def staging(base: PathLike) -> Iterator[Path]:
         yield path
     finally:
         _discard(path)
-
-
-def publish_copy(source: PathLike, base: PathLike, version: str) -> Path:
-    """Copies a model directory to ``base/version`` through a staging directory.
-
-    Args:
-        source: The model directory (a SavedModel, or a served version) to copy.
-        base: The model's serving directory.
-        version: The new numeric version.
-
-    Returns:
-        The new version directory.
-
-    Raises:
-        FileExistsError: If the version directory already exists, or another push
-            created it while this one copied (that one is kept).
-        OSError: If copying fails; nothing is published and the staging directory
-            is removed.
-    """
-    target = Path(base) / version
-    if target.exists():
-        raise FileExistsError(f"version directory {target} already exists")
-    with staging(base) as stage:
-        staged = stage / version
-        # copy2 keeps modification times, as a copy of a served version should.
-        shutil.copytree(source, staged, copy_function=shutil.copy2)
-        if not publish(staged, target):
-            raise FileExistsError(f"version directory {target} was created by another push")
-    return target
-
-
-def withdraw(base: PathLike, version: str) -> None:
-    """Takes a published version away again, at once for TF Serving.
-
-    Renamed out of the numeric namespace first (one atomic step, so TF Serving stops
-    seeing it), then removed.
-
-    Args:
-        base: The model's serving directory.
-        version: The version to withdraw.
-    """
-    hidden = Path(base) / staging_name()
-    os.rename(Path(base) / version, hidden)
-    fsync_dir(base)
-    _discard(hidden)
 
 
 def _discard(path: PathLike) -> None:

@@ -95,9 +95,9 @@ def upstream(serving: bool = False, tflite: bool = False) -> dict[str, tuple[str
     )
     if tflite:
         graph[TFLITE_CONVERTER] = (EXAMPLE_GEN, TRAINER)
-        graph[PUSHER] = (TRAINER, EVALUATOR, TFLITE_CONVERTER)
+        graph[PUSHER] = (EXAMPLE_GEN, TRAINER, EVALUATOR, TFLITE_CONVERTER)
     else:
-        graph[PUSHER] = (TRAINER, EVALUATOR)
+        graph[PUSHER] = (EXAMPLE_GEN, TRAINER, EVALUATOR)
     return graph
 
 

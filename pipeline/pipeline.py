@@ -505,6 +505,9 @@ def release_nodes(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.push_dir))
         ),
         tflite_model=tflite_nodes[0].outputs["tflite_model"] if tflite_nodes else None,
+        push_label=config.serving.push_label,
+        # The newest span's eval rows become the version's TF Serving warm-up requests.
+        examples=example_gen.outputs["examples"],
     ).with_id(PUSHER)
     return [baseline, evaluator, *tflite_nodes, pusher]
 

@@ -1,7 +1,7 @@
 """Command line: ``tfxp`` (or ``python -m pipeline``) and its subcommands.
 
-Subcommands: run, train-worker, runs, diff, lineage, rollback, report, metrics, schema, init,
-generate, example-data.
+Subcommands: run, train-worker, runs, diff, lineage, promote, rollback, report, metrics,
+schema, init, generate, example-data, predict.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands so ``--help`` and config
 errors answer at once.
@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from pipeline.cli import data, ops, run
+from pipeline.cli import data, ops, run, serving
 from pipeline.config import ConfigError
 from pipeline.run.guards import output_check
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    for group in (run, data, ops):
+    for group in (run, data, ops, serving):
         group.add_commands(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""What ops run: ``runs``, ``diff``, ``lineage``, ``rollback``, ``report`` and ``metrics``."""
+"""The operations subcommands: history, lineage, labels, reports and metrics."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from pipeline.cli.common import EXIT_BUSY, add_config_arguments, load, open_stor
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     config, store = open_store(args)
-    from pipeline.ops import history
+    from components.serving_config import ServingConfigError
+    from pipeline.ops import history, lineage
     from pipeline.views.lineage import to_json
     from pipeline.views.runs import format_runs
 
-    records = history.list_runs(store, config.pipeline_name)[: args.limit]
+    try:
+        labels = lineage.current_labels(store, config)
+    except ServingConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    records = history.list_runs(store, config.pipeline_name, labels)[: args.limit]
     print(to_json(records) if args.json else format_runs(records))
     return 0
 
@@ -92,36 +98,57 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
     try:
         item = lineage.lineage(store, config, args.version)
-    except LookupError as err:
+    except (LookupError, ValueError) as err:  # ValueError: models.config unreadable
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(to_json(item) if args.json else format_lineage(item))
     return 0
 
 
-def _cmd_rollback(args: argparse.Namespace) -> int:
+def _move_stable(args: argparse.Namespace, action: str, version: str | None) -> int:
     config, store = open_store(args)
     from pipeline.mlmd import connection as metadata
-    from pipeline.ops import rollback
+    from pipeline.ops import labels
     from pipeline.run.guards import run_lock
+    from pipeline.views.labels import format_label_change
     from pipeline.views.lineage import to_json
-    from pipeline.views.rollback import format_rollback
 
-    # A rollback writes ML Metadata and the serving dir: it takes its turn like a run.
+    # A label change writes ML Metadata and models.config: it takes its turn like a run.
     timeout = 0.0 if args.no_wait else config.outputs.lock_timeout_seconds
     try:
         with run_lock.hold(
-            metadata.connection_config(config), timeout_seconds=timeout, purpose="rollback"
+            metadata.connection_config(config), timeout_seconds=timeout, purpose=action
         ):
-            result = rollback.rollback(store, config, args.to)
+            if action == labels.PROMOTE:
+                assert version is not None  # argparse requires it
+                result = labels.promote(store, config, version)
+            else:
+                result = labels.rollback(store, config, version)
     except run_lock.RunLockTimeout as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BUSY
     except (LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(to_json(result) if args.json else format_rollback(result))
+    print(to_json(result) if args.json else format_label_change(result))
     return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    return _move_stable(args, "promote", args.version)
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    return _move_stable(args, "rollback", args.to)
+
+
+def _label_change_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if a run holds the SQLite metadata, refuse at once (exit 3)",
+    )
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -151,19 +178,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     lineage.add_argument("--json", action="store_true", help="print JSON for scripts")
     lineage.set_defaults(func=_cmd_lineage)
 
+    promote = commands.add_parser(
+        "promote", help="label a pushed, blessed version stable in TF Serving's models.config"
+    )
+    add_config_arguments(promote)
+    promote.add_argument("version", help="the version to make stable (e.g. the canary)")
+    _label_change_options(promote)
+    promote.set_defaults(func=_cmd_promote)
+
     rollback = commands.add_parser(
-        "rollback", help="republish an earlier blessed version as the newest serving version"
+        "rollback", help="move the stable label back to the version that held it before"
     )
     add_config_arguments(rollback)
     rollback.add_argument(
-        "--to", help="the version to republish (default: the previous blessed model)"
+        "--to", help="the version to make stable (default: the previous stable version)"
     )
-    rollback.add_argument("--json", action="store_true", help="print JSON for scripts")
-    rollback.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="if a run holds the SQLite metadata, refuse at once (exit 3)",
-    )
+    _label_change_options(rollback)
     rollback.set_defaults(func=_cmd_rollback)
 
     report = commands.add_parser(

@@ -1,9 +1,9 @@
 """The typed, frozen pipeline config, loaded once at the edge from a YAML file.
 
 Sections mirror the YAML: ``config.data``, ``config.training``, ``config.evaluation``,
-``config.validation``, ``config.outputs``, ``config.export``, and ``config.features``
-and ``config.model``, which the model code defines. Environment variables override
-paths only in the runners (see :func:`with_env_overrides`).
+``config.validation``, ``config.outputs``, ``config.export``, ``config.serving``, and
+``config.features`` and ``config.model``, which the model code defines. Environment
+variables override paths only in the runners (see :func:`with_env_overrides`).
 
 **Where relative paths point.** A relative path in a config file (``schema_file``,
 ``data.input_base``, ``validation.skew.serving_data``, everything under ``outputs``)
@@ -53,6 +53,7 @@ from pipeline.config.sections import (
     MinImprovement,
     OutputsConfig,
     PipelineConfig,
+    ServingConfig,
     SliceThreshold,
     TrainingConfig,
     ValidationConfig,
@@ -77,6 +78,7 @@ __all__ = [
     "MinImprovement",
     "OutputsConfig",
     "PipelineConfig",
+    "ServingConfig",
     "SliceThreshold",
     "TrainingConfig",
     "ValidationConfig",

@@ -53,6 +53,7 @@ from pipeline.config.sections import (
     ExportConfig,
     OutputsConfig,
     PipelineConfig,
+    ServingConfig,
     TrainingConfig,
     ValidationConfig,
     measures,
@@ -193,6 +194,7 @@ class _ConfigFile(BaseModel):
     export: Section[ExportConfig] = ExportConfig()
     airflow: Section[AirflowConfig] = AirflowConfig()
     alerts: Section[AlertsConfig] = AlertsConfig()
+    serving: Section[ServingConfig] = ServingConfig()
 
     @model_validator(mode="after")
     def _columns_are_configured(self) -> _ConfigFile:
@@ -219,6 +221,7 @@ class _ConfigFile(BaseModel):
             training=self.training,
             airflow=self.airflow,
             alerts=self.alerts,
+            serving=self.serving,
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, Strict, ValidationInfo, field_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -223,6 +223,23 @@ class ExportConfig:
             "|float - TFLite| of evaluation.gate_metric; 0.01 is one point of AUC or accuracy)"
         ),
     ] = 0.01
+
+
+@pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
+class ServingConfig:
+    """How a pushed version reaches TF Serving's labels (``<serving_dir>/models.config``).
+
+    Attributes:
+        push_label: The label the Pusher gives a new blessed version: ``stable``
+            (served at once; a canary is dropped) or ``canary`` (served under the
+            ``canary`` label next to the unchanged stable until ``promote``; the
+            first model of a serving directory becomes stable all the same).
+    """
+
+    push_label: Annotated[
+        Literal["stable", "canary"],
+        expect("stable or canary (the label a new blessed version gets in models.config)"),
+    ] = "stable"
 
 
 @pydantic_dataclass(frozen=True, config=FORBID_UNKNOWN)
@@ -580,6 +597,7 @@ class PipelineConfig:
         training: Distribution strategy, warm start and the multi-worker cluster.
         airflow: The daily DAG's data wait, timeouts and retries.
         alerts: Where alerts are sent (none by default).
+        serving: Which TF Serving label a new blessed version gets.
     """
 
     source: Path
@@ -597,6 +615,7 @@ class PipelineConfig:
     training: TrainingConfig = TrainingConfig()
     airflow: AirflowConfig = AirflowConfig()
     alerts: AlertsConfig = AlertsConfig()
+    serving: ServingConfig = ServingConfig()
 
     @property
     def push_dir(self) -> Path:

@@ -71,8 +71,14 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _stop_process(process: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
-    """Signals a server we started (by its pid), waits, and kills it if it hangs."""
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    """Signals a server we started (by its pid), waits, and kills it if it hangs.
+
+    Args:
+        process: The server's process (None or already ended: nothing to do).
+        sig: The signal that asks it to stop cleanly.
+        timeout: Seconds to wait before SIGKILL.
+    """
     if process is None or process.poll() is not None:
         return
     process.send_signal(sig)
@@ -174,7 +180,7 @@ class MariaDB:
 
     def stop(self) -> None:
         """Stops the server (SIGTERM by pid, then SIGKILL after 60 s)."""
-        _stop_process(self._process, signal.SIGTERM, 60)
+        stop_process(self._process, signal.SIGTERM, 60)
 
 
 def _postgres_bin_dir() -> Path | None:
@@ -342,6 +348,6 @@ class PostgreSQL:
         SIGINT is PostgreSQL's fast shutdown: it disconnects any client left (SIGTERM
         would wait for every session to end), then the postmaster stops its workers.
         """
-        _stop_process(self._process, signal.SIGINT, 60)
+        stop_process(self._process, signal.SIGINT, 60)
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -41,9 +41,12 @@ PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 
-# Executions recorded by ``python -m pipeline rollback``: no TFX node, attributed to
-# the pipeline context only, listed under this node id.
+# Executions recorded by ``python -m pipeline rollback`` and ``promote`` (label
+# changes in TF Serving's models.config): no TFX node, attributed to the pipeline
+# context and a run context of their own, listed under their type name as node id.
 ROLLBACK_TYPE = "Rollback"
+PROMOTE_TYPE = "Promote"
+LABEL_CHANGE_TYPES = (ROLLBACK_TYPE, PROMOTE_TYPE)
 
 DONE = (Execution.COMPLETE, Execution.CACHED)
 UNFINISHED = (Execution.NEW, Execution.RUNNING)
@@ -247,7 +250,8 @@ def node_executions(store: mlmd.MetadataStore, pipeline_name: str, node_id: str)
 def node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
     """Maps execution id -> node id for every execution of a pipeline.
 
-    Rollbacks are no TFX node: they are listed under :data:`ROLLBACK_TYPE`.
+    Rollbacks and promotions are no TFX node: they are listed under their type
+    name (:data:`LABEL_CHANGE_TYPES`).
 
     Args:
         store: The metadata store.
@@ -262,14 +266,41 @@ def node_ids(store: mlmd.MetadataStore, pipeline_name: str) -> dict[int, str]:
         if context.name.startswith(prefix):
             for execution in store.get_executions_by_context(context.id):
                 node_of[execution.id] = context.name[len(prefix) :]
-    if any(t.name == ROLLBACK_TYPE for t in store.get_execution_types()):
-        for execution in executions(
-            store,
-            f"contexts_a.type = {_quote(PIPELINE_CONTEXT)} AND "
-            f"contexts_a.name = {_quote(pipeline_name)} AND type = {_quote(ROLLBACK_TYPE)}",
-        ):
-            node_of[execution.id] = ROLLBACK_TYPE
+    for type_name in label_change_types(store):
+        for execution in label_changes(store, pipeline_name, type_name):
+            node_of[execution.id] = type_name
     return node_of
+
+
+def label_change_types(store: mlmd.MetadataStore) -> list[str]:
+    """The label change execution types the store knows (a filter on an unknown fails).
+
+    Args:
+        store: The metadata store.
+
+    Returns:
+        Names from :data:`LABEL_CHANGE_TYPES`.
+    """
+    known = {t.name for t in store.get_execution_types()}
+    return [name for name in LABEL_CHANGE_TYPES if name in known]
+
+
+def label_changes(store: mlmd.MetadataStore, pipeline_name: str, type_name: str) -> list[Execution]:
+    """Returns a pipeline's executions of one label change type, oldest first.
+
+    Args:
+        store: The metadata store.
+        pipeline_name: The pipeline.
+        type_name: :data:`ROLLBACK_TYPE` or :data:`PROMOTE_TYPE` (one the store knows).
+
+    Returns:
+        The executions, ordered by id.
+    """
+    return executions(
+        store,
+        f"contexts_a.type = {_quote(PIPELINE_CONTEXT)} AND "
+        f"contexts_a.name = {_quote(pipeline_name)} AND type = {_quote(type_name)}",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

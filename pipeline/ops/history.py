@@ -37,7 +37,7 @@ from pipeline.nodes import (
     TRANSFORM,
     execution_order,
 )
-from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF
+from pipeline.ops.lineage import PUSHED_MODEL_KEY, ROLLBACK_OF, labels_of
 from pipeline.ops.model_gate import overall_metrics
 from pipeline.run.guards import run_owner
 
@@ -68,7 +68,8 @@ class RunRecord:
     Attributes:
         run_id: The ``pipeline_run`` context name (a local ISO timestamp, an Airflow
             run id, or ``<timestamp>-validate-<span>`` for a backfill run).
-        kind: ``run``, or ``validation`` for a validation-only backfill run.
+        kind: ``run``, ``validation`` for a validation-only backfill run, or
+            ``promote``/``rollback`` for a move of TF Serving's ``stable`` label.
         started: UTC ISO time of the run's earliest execution.
         duration_seconds: From the earliest execution's creation to the latest
             execution update.
@@ -81,6 +82,8 @@ class RunRecord:
             run without Transform the span ExampleGen ingested.
         blessed: The Evaluator's blessing (None when it did not evaluate).
         pushed_version: The model version the Pusher pushed in this run, if any.
+        labels: The TF Serving labels ``pushed_version`` holds now (``stable``,
+            ``canary``); empty when it holds none or none was pushed.
         stopped_by: Why the run did not (or would not) ship a model: ``data gate``,
             ``model gate``, ``error in <node>``, ``interrupted in <node>``,
             ``abandoned in <node>``; None if nothing stopped it.
@@ -97,6 +100,7 @@ class RunRecord:
     pushed_version: str | None
     stopped_by: str | None
     reason: str | None = None
+    labels: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,28 +329,45 @@ def _pushed_version(store: mlmd.MetadataStore, run: queries.Run) -> str | None:
     return None if version is None else str(version)
 
 
-def _rollback_record(store: mlmd.MetadataStore, run: queries.Run, rollback: Execution) -> RunRecord:
-    pushed = queries.artifact(store, rollback, PUSHED_MODEL_KEY)
+def _string_property(execution: Execution, name: str) -> str:
+    return execution.properties[name].string_value if name in execution.properties else ""
+
+
+def _label_change_record(
+    store: mlmd.MetadataStore, run: queries.Run, type_name: str, change: Execution
+) -> RunRecord:
+    # An earlier release's rollback republished a version as a new one (a PushedModel
+    # output); a label change now only moves a label.
+    pushed = queries.artifact(store, change, PUSHED_MODEL_KEY)
+    if pushed is not None:
+        version: str | None = str(queries.custom(pushed, "pushed_version"))
+        reason = f"republished version {queries.custom(pushed, ROLLBACK_OF)}"
+    else:
+        version = None
+        label = _string_property(change, "label") or "stable"
+        reason = (
+            f"moved {label} from version {_string_property(change, 'from_version') or 'none'} "
+            f"to {_string_property(change, 'to_version')}"
+        )
     return RunRecord(
         run_id=run.run_id,
-        kind="rollback",
+        kind=type_name.lower(),
         started=queries.utc(run.start_ms),
         duration_seconds=round(max(run.end_ms - run.start_ms, 0) / 1000.0, 3),
         status=_status(run),
         spans=(),
         blessed=None,
-        pushed_version=(None if pushed is None else str(queries.custom(pushed, "pushed_version"))),
+        pushed_version=version,
         stopped_by=None,
-        reason=(
-            None if pushed is None else f"republished version {queries.custom(pushed, ROLLBACK_OF)}"
-        ),
+        reason=reason,
     )
 
 
 def _record(store: mlmd.MetadataStore, run: queries.Run) -> RunRecord:
-    rollback = run.by_node.get(queries.ROLLBACK_TYPE)
-    if rollback is not None:
-        return _rollback_record(store, run, rollback)
+    for type_name in queries.LABEL_CHANGE_TYPES:
+        change = run.by_node.get(type_name)
+        if change is not None:
+            return _label_change_record(store, run, type_name, change)
     status = _status(run)
     blessed = _blessed(store, run)
     stopped_by = reason = None
@@ -378,18 +399,31 @@ def _record(store: mlmd.MetadataStore, run: queries.Run) -> RunRecord:
     )
 
 
-def list_runs(store: mlmd.MetadataStore, pipeline_name: str) -> list[RunRecord]:
+def list_runs(
+    store: mlmd.MetadataStore, pipeline_name: str, labels: Mapping[str, str] | None = None
+) -> list[RunRecord]:
     """Lists a pipeline's runs, newest first.
 
     Args:
         store: The metadata store.
         pipeline_name: The pipeline (its ``pipeline`` context name).
+        labels: TF Serving's labels now, label -> version
+            (:func:`pipeline.ops.lineage.current_labels`), to show which pushed
+            version holds which; None leaves every record's ``labels`` empty.
 
     Returns:
         One record per ``pipeline_run`` with executions of this pipeline, newest
         (by earliest execution) first; empty if the pipeline never ran.
     """
-    return [_record(store, run) for run in queries.runs(store, pipeline_name)]
+    records = [_record(store, run) for run in queries.runs(store, pipeline_name)]
+    if not labels:
+        return records
+    return [
+        dataclasses.replace(r, labels=labels_of(labels, r.pushed_version))
+        if r.pushed_version is not None
+        else r
+        for r in records
+    ]
 
 
 # ----------------------------------------------------------------------------- diff

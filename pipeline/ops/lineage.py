@@ -1,12 +1,14 @@
 """Where a served model came from and where it went, read from ML Metadata.
 
 ``lineage`` follows the events of the store (artifact <-> execution edges) back from
-a pushed model: Pusher (or a rollback) -> Model, then one upstream lineage subgraph
-from the Model (Trainer -> Transform -> the Examples of each span -> ExampleGen),
-and forward to the Evaluator and the data checks of the newest span. Everything
-comes from what TFX recorded, not from directory names, so the answer holds for any
-store (SQLite or MySQL) whatever the pipeline root is. The text and JSON renderings
-are in :mod:`pipeline.views.lineage`.
+a pushed model: Pusher (or an earlier release's rollback copy) -> Model, then one
+upstream lineage subgraph from the Model (Trainer -> Transform -> the Examples of
+each span -> ExampleGen), and forward to the Evaluator and the data checks of the
+newest span. Everything comes from what TFX recorded, not from directory names, so
+the answer holds for any store (SQLite or MySQL) whatever the pipeline root is. The
+text and JSON renderings are in :mod:`pipeline.views.lineage`. Which version holds
+which TF Serving label (``stable``, ``canary``) is read from
+``<serving_dir>/models.config`` (:func:`current_labels`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import ml_metadata as mlmd
 
+from components import serving_config
 from pipeline.config import PipelineConfig
 from pipeline.mlmd import queries, subgraph
 from pipeline.mlmd.queries import Artifact, Event, Execution
@@ -26,11 +29,13 @@ from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
 
 PUSHED_MODEL = "PushedModel"
 
-# Event path keys of a Rollback execution (queries.ROLLBACK_TYPE), and the custom
-# property on its PushedModel naming the version it republished.
+# Event path keys of a label change (queries.ROLLBACK_TYPE, PROMOTE_TYPE: the
+# PushedModel and Model now labelled), and the custom property on the PushedModel of
+# an earlier release's rollback, which republished a version as a new one.
 SOURCE_PUSHED_MODEL_KEY = "source_pushed_model"
 MODEL_KEY = "model"
 PUSHED_MODEL_KEY = "pushed_model"
+PREVIOUS_PUSHED_MODEL_KEY = "previous_pushed_model"
 ROLLBACK_OF = "rollback_of"
 
 # From a Model, the upstream subgraph reaches Trainer (1 hop), its transform graph
@@ -166,7 +171,10 @@ class Lineage:
         pipeline_name: The pipeline.
         model_name: The served model's name.
         version: The version asked about.
-        served: Whether it is the version TF Serving loads (the newest).
+        served: Whether it is the version TF Serving serves as ``stable`` (see
+            :func:`served_version`).
+        labels: The TF Serving labels the version holds now (``stable``,
+            ``canary``; empty: TF Serving does not load it).
         push: Where and when it was pushed, and whether it was a rollback.
         original_push: For a rollback, the push of the model it republished
             (following rollbacks of rollbacks to the Pusher's push).
@@ -181,6 +189,7 @@ class Lineage:
     model_name: str
     version: str
     served: bool
+    labels: tuple[str, ...]
     push: Push
     original_push: Push | None
     spans: tuple[SpanData, ...]
@@ -241,19 +250,58 @@ def version_dirs(config: PipelineConfig) -> list[str]:
     )
 
 
+def current_labels(store: mlmd.MetadataStore, config: PipelineConfig) -> dict[str, str]:
+    """Returns which version holds which TF Serving label now.
+
+    From ``<serving_dir>/models.config`` when it has the model's entry. Without one
+    (a serving directory pushed to before labels existed), TF Serving's default
+    policy serves the newest version, so that one counts as ``stable``: the newest
+    numeric directory with a push record in ML Metadata.
+
+    Args:
+        store: The metadata store.
+        config: The pipeline config (serving directory, model name).
+
+    Returns:
+        Label -> version; empty when nothing is served.
+
+    Raises:
+        components.serving_config.ServingConfigError: If ``models.config`` cannot
+            be parsed.
+    """
+    labelled = serving_config.labels(config.outputs.serving_dir, config.model_name)
+    if labelled is not None:
+        return labelled
+    recorded = pushed_models(store, config)
+    on_disk = [v for v in version_dirs(config) if v in recorded]
+    return {serving_config.STABLE: on_disk[-1]} if on_disk else {}
+
+
+def labels_of(labels: Mapping[str, str], version: str) -> tuple[str, ...]:
+    """The labels one version holds.
+
+    Args:
+        labels: Label -> version (from :func:`current_labels`).
+        version: A version.
+
+    Returns:
+        Its labels, ``stable`` before ``canary``.
+    """
+    return tuple(label for label in serving_config.LABELS if labels.get(label) == version)
+
+
 def served_version(store: mlmd.MetadataStore, config: PipelineConfig) -> str | None:
-    """Returns the version TF Serving serves: the newest numeric dir with a push record.
+    """Returns the version TF Serving serves as ``stable``.
 
     Args:
         store: The metadata store.
         config: The pipeline config.
 
     Returns:
-        The version, or None if no recorded version is on disk.
+        The ``stable`` label's version in ``models.config``; without that file, the
+        newest numeric directory with a push record; None if there is none.
     """
-    recorded = pushed_models(store, config)
-    on_disk = [v for v in version_dirs(config) if v in recorded]
-    return on_disk[-1] if on_disk else None
+    return current_labels(store, config).get(serving_config.STABLE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,8 +521,9 @@ def _version_asked(
         if served is None:
             raise LookupError(
                 f"no model of pipeline {config.pipeline_name!r} is served from "
-                f"{config.push_dir}: no numeric version directory there has a push "
-                "record in ML Metadata"
+                f"{config.push_dir}: no version is labelled stable in "
+                f"{serving_config.config_path(config.outputs.serving_dir)}, or without that "
+                "file, no numeric version directory there has a push record in ML Metadata"
             )
         return served
     if str(version) not in recorded:
@@ -494,9 +543,8 @@ def lineage(
     Args:
         store: The metadata store.
         config: The pipeline config (pipeline name, serving directory).
-        version: A pushed version (numeric directory name); default: the served one,
-            i.e. the newest numeric directory in ``config.push_dir`` with a push
-            record in ML Metadata.
+        version: A pushed version (numeric directory name); default: the served one
+            (:func:`served_version`).
 
     Returns:
         The lineage; a rollback's lineage is that of the model it republished, with
@@ -507,7 +555,8 @@ def lineage(
             store misses part of its history.
     """
     recorded = pushed_models(store, config)
-    served = served_version(store, config)
+    labels = current_labels(store, config)
+    served = labels.get(serving_config.STABLE)
     version = _version_asked(recorded, served, config, version)
     origin = trace_push(store, recorded[version])
     training, raw_examples, graph = _training(store, origin.model)
@@ -521,6 +570,7 @@ def lineage(
         model_name=config.model_name,
         version=version,
         served=version == served,
+        labels=labels_of(labels, version),
         push=origin.push,
         original_push=original_push,
         spans=spans,

@@ -1,8 +1,8 @@
 """A model's lineage as text (``python -m pipeline lineage``), and every ``--json``.
 
 The lineage comes from :mod:`pipeline.ops.lineage`; this module only lays it out.
-:func:`to_json` is the one serialisation of the ``runs``, ``diff``, ``lineage`` and
-``rollback`` results.
+:func:`to_json` is the one serialisation of the ``runs``, ``diff``, ``lineage``,
+``promote`` and ``rollback`` results.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def _push_lines(item: Lineage) -> list[str]:
         f"Model {item.model_name!r} version {item.version}"
         f"{' (served)' if item.served else ''} of pipeline {item.pipeline_name!r}",
         f"  pushed:   {push.pushed_at} to {push.destination} (run {push.run_id})",
+        f"  labels:   {', '.join(item.labels) or 'none (TF Serving does not load it)'}",
     ]
     if push.rollback_of is None:
         lines.append("  rollback: no")

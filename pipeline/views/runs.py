@@ -27,6 +27,7 @@ _RUN_COLUMNS = (
     "spans",
     "blessed",
     "pushed",
+    "labels",
     "stopped by",
 )
 
@@ -34,7 +35,8 @@ _RUN_COLUMNS = (
 def format_runs(records: Iterable[RunRecord]) -> str:
     """Renders run records as a fixed-width table, one run a line.
 
-    A run's recorded reason, if any, follows its line, indented.
+    A run's recorded reason, if any, follows its line, indented. ``labels`` are the
+    TF Serving labels the run's pushed version holds now (``stable``, ``canary``).
 
     Args:
         records: Records from :func:`pipeline.ops.history.list_runs`.
@@ -52,6 +54,7 @@ def format_runs(records: Iterable[RunRecord]) -> str:
             _span_list(r.spans),
             _yes_no(r.blessed),
             r.pushed_version or "-",
+            ",".join(r.labels) or "-",
             r.stopped_by or "-",
         )
         for r in records

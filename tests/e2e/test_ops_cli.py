@@ -1,4 +1,4 @@
-"""``python -m pipeline runs|diff|lineage|rollback`` on real runs, tables and JSON."""
+"""``python -m pipeline runs|diff|lineage|rollback|promote`` on real runs, tables and JSON."""
 
 from __future__ import annotations
 
@@ -22,48 +22,60 @@ def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     return code, out, err
 
 
-def test_lineage_rollback_lineage(
+def test_lineage_rollback_promote_lineage(
     clicks_runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A copy of the runs' outputs: the rollback writes a version and an execution.
+    # A copy of the runs' outputs: rollback and promote write models.config and MLMD.
     original = clicks_runs.config.outputs.pipeline_root.parents[1]
     root = tmp_path / "out"
     shutil.copytree(original, root)
     served = Path(clicks_runs.new_span.pushed_destination).name
     first = Path(clicks_runs.first.pushed_destination).name
+    versions = sorted(p.name for p in (root / "serving" / "clicks").iterdir())
 
     code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs))
     assert code == 0
-    assert f"version {served} (served)" in out
+    assert f"version {served} (served)" in out and "labels:   stable" in out
     assert "rollback: no" in out
 
     code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs), "--json")
     assert code == 0
     described = json.loads(out)
     assert described["version"] == served and described["served"] is True
+    assert described["labels"] == ["stable"]
 
     code, out, _ = _main(capsys, "rollback", *_args(root, clicks_runs), "--json")
     assert code == 0, out
     result = json.loads(out)
-    assert result["to_version"] == first
-    new_version = result["new_version"]
-    assert int(new_version) > int(served)
-    assert (root / "serving" / "clicks" / new_version / "saved_model.pb").is_file()
+    assert (result["from_version"], result["to_version"]) == (served, first)
+    assert result["labels"] == {"stable": first}
+    assert sorted(p.name for p in (root / "serving" / "clicks").iterdir()) == versions
 
     code, out, _ = _main(capsys, "lineage", *_args(root, clicks_runs))
     assert code == 0
-    assert f"version {new_version} (served)" in out
-    assert f"republishes version {first}" in out
+    assert f"version {first} (served)" in out and "labels:   stable" in out
 
-    # The run history shows the rollback as its own entry.
+    # The run history shows the rollback as its own entry, and the labels now.
     code, out, _ = _main(capsys, "runs", *_args(root, clicks_runs), "--json")
-    newest = json.loads(out)[0]
+    records = json.loads(out)
+    newest = records[0]
     assert newest["kind"] == "rollback" and newest["run_id"] == result["run_id"]
-    assert newest["pushed_version"] == new_version
-    assert newest["reason"] == f"republished version {first}"
+    assert newest["pushed_version"] is None
+    assert newest["reason"] == f"moved stable from version {served} to {first}"
+    by_run = {r["run_id"]: r for r in records}
+    assert by_run[clicks_runs.first.run_id]["labels"] == ["stable"]
+    assert by_run[clicks_runs.new_span.run_id]["labels"] == []
+
+    code, out, _ = _main(capsys, "promote", *_args(root, clicks_runs), served)
+    assert code == 0, out
+    assert f"version {served} is stable now (was {first})" in out
+    code, out, _ = _main(capsys, "runs", *_args(root, clicks_runs))
+    assert out.splitlines()[0].split()[-3:] == ["labels", "stopped", "by"]
+    assert f"moved stable from version {first} to {served}" in out
 
     # The original outputs were not touched.
-    assert not (original / "serving" / "clicks" / new_version).exists()
+    assert "stable" in (original / "serving" / "models.config").read_text()
+    assert f"value: {served}" in (original / "serving" / "models.config").read_text()
 
 
 def test_unknown_version_is_a_clear_error(

@@ -105,7 +105,9 @@ def test_list_runs_status_spans_blessing_and_push_match_the_run_summaries(
 def test_run_records_round_trip_through_json(records: dict[str, RunRecord]) -> None:
     listed = list(records.values())
     loaded = json.loads(to_json(listed))
-    assert [RunRecord(**{**d, "spans": tuple(d["spans"])}) for d in loaded] == listed
+    assert [
+        RunRecord(**{**d, "spans": tuple(d["spans"]), "labels": tuple(d["labels"])}) for d in loaded
+    ] == listed
     # Stable key order: the same records give the same text.
     assert to_json(listed) == to_json(list(records.values()))
     assert list(loaded[0]) == sorted(loaded[0])

@@ -1,6 +1,6 @@
-"""Lineage and rollback over ML Metadata (pipeline/ops/lineage.py, rollback.py), end to end.
+"""Lineage, promote and rollback over ML Metadata (pipeline/ops/lineage.py, labels.py).
 
-These tests read the session's real runs (``clicks_runs``); rollback tests work on a
+These tests read the session's real runs (``clicks_runs``); label tests work on a
 copy of its metadata store and serving directory, never on the fixture itself.
 """
 
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pipeline.ops import rollback as rollback_lib
-from pipeline.views.rollback import format_rollback
+from pipeline.ops import labels as labels_lib
+from pipeline.views.labels import format_label_change
+from pipeline.views.lineage import format_lineage, to_json
 
 if TYPE_CHECKING:
     import ml_metadata as mlmd
@@ -57,6 +58,7 @@ def _store(config: PipelineConfig) -> mlmd.MetadataStore:
 def _snapshot(store: mlmd.MetadataStore, config: PipelineConfig) -> tuple[object, ...]:
     return (
         sorted(p.name for p in config.push_dir.iterdir()),
+        (config.outputs.serving_dir / "models.config").read_bytes(),
         len(store.get_executions()),
         len(store.get_artifacts()),
         len(store.get_contexts()),
@@ -126,41 +128,48 @@ def test_lineage_of_unknown_version_is_a_lookup_error(clicks_runs: Runs) -> None
         lineage(_store(clicks_runs.config), clicks_runs.config, "123")
 
 
-def test_rollback_republishes_atomically_and_records_it(clicks_runs: Runs, tmp_path: Path) -> None:
+def test_pushes_label_stable_and_rollback_moves_stable_back(
+    clicks_runs: Runs, tmp_path: Path
+) -> None:
     from ml_metadata.proto import metadata_store_pb2
 
+    from components import serving_config
     from pipeline.mlmd.queries import custom
     from pipeline.ops.lineage import lineage
-    from pipeline.views.lineage import format_lineage, to_json
 
     # Seeded data and training: the third day's model is blessed and pushed, so two
-    # versions exist and the rollback goes back to the first.
-    assert clicks_runs.new_span.pushed, "the fixture must serve two versions"
+    # versions exist; pushed as stable (the default), the second replaced the first.
+    assert clicks_runs.new_span.pushed, "the fixture must have pushed two versions"
     config = _copy(clicks_runs, tmp_path)
     store = _store(config)
     first = _version(clicks_runs.first.pushed_destination)
+    second = _served(clicks_runs)
+    serving = config.outputs.serving_dir
+    assert serving_config.labels(serving, config.model_name) == {"stable": second}
+    pushes = {custom(a, "pushed_version"): a for a in store.get_artifacts_by_type("PushedModel")}
+    assert custom(pushes[first], "label") == custom(pushes[second], "label") == "stable"
     before = lineage(store, config, first)
+    assert before.labels == () and not before.served
+    versions = sorted(p.name for p in config.push_dir.iterdir())
 
-    result = rollback_lib.rollback(store, config)  # default: the previous blessed version
+    result = labels_lib.rollback(store, config)  # default: the previous stable version
 
-    assert result.to_version == first
-    assert result.from_version == _served(clicks_runs)
-    new_dir = config.push_dir / result.new_version
-    assert int(result.new_version) > int(result.from_version)
-    names = sorted(p.name for p in config.push_dir.iterdir())
-    assert max(int(n) for n in names) == int(result.new_version)
-    assert not [n for n in names if not n.isdigit()]  # no leftover temp dir
-    assert (new_dir / "saved_model.pb").read_bytes() == (
-        config.push_dir / first / "saved_model.pb"
-    ).read_bytes()
+    assert (result.from_version, result.to_version) == (second, first)
+    assert dict(result.labels) == {"stable": first}
+    assert serving_config.labels(serving, config.model_name) == {"stable": first}
+    # Nothing copied: the same version directories, the label moved.
+    assert sorted(p.name for p in config.push_dir.iterdir()) == versions
 
-    # ML Metadata: one COMPLETE Rollback execution, in the pipeline and its own run.
-    rollback_type = store.get_execution_type("Rollback")
+    # ML Metadata: one COMPLETE Rollback execution, in the pipeline and its own run,
+    # from the version now stable back to its model.
     (execution,) = store.get_executions_by_type("Rollback")
-    assert execution.type_id == rollback_type.id
+    assert execution.id == result.execution_id
     assert execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
-    assert execution.properties["to_version"].string_value == first
-    assert execution.properties["from_version"].string_value == result.from_version
+    assert {k: v.string_value for k, v in execution.properties.items()} == {
+        "label": "stable",
+        "from_version": second,
+        "to_version": first,
+    }
     contexts = {(c.type, c.name) for c in store.get_contexts_by_execution(execution.id)}
     assert ("pipeline", config.pipeline_name) in contexts
     assert ("pipeline_run", result.run_id) in contexts and result.run_id.startswith("rollback-")
@@ -171,33 +180,32 @@ def test_rollback_republishes_atomically_and_records_it(clicks_runs: Runs, tmp_p
     assert edges == {
         (metadata_store_pb2.Event.INPUT, "source_pushed_model", before.push.pushed_model_id),
         (metadata_store_pb2.Event.INPUT, "model", before.training.model_id),
-        (metadata_store_pb2.Event.OUTPUT, "pushed_model", result.pushed_model_id),
+        (metadata_store_pb2.Event.INPUT, "previous_pushed_model", pushes[second].id),
     }
-    (pushed,) = store.get_artifacts_by_id([result.pushed_model_id])
-    assert custom(pushed, "pushed") == 1
-    assert custom(pushed, "pushed_version") == result.new_version
-    assert custom(pushed, "rollback_of") == first
-    assert custom(pushed, "pushed_destination") == str(new_dir)
 
-    # The new version's lineage is the original model's, marked as a rollback.
+    # The served version is the stable one now, with its own (unchanged) lineage.
     after = lineage(store, config)
-    assert after.version == result.new_version and after.served
-    assert after.push.rollback_of == first
-    assert after.original_push is not None and after.original_push.version == first
-    assert after.training == before.training
-    assert after.spans == before.spans
+    assert after.version == first and after.served and after.labels == ("stable",)
+    assert after.training == before.training and after.spans == before.spans
     text = format_lineage(after)
-    assert f"rollback: yes, republishes version {first}" in text
-    assert json.loads(to_json(result))["new_version"] == result.new_version
-    assert f"version {result.new_version} now serves the model of version {first}" in (
-        format_rollback(result)
-    )
+    assert f"version {first} (served)" in text and "labels:   stable" in text
+    assert json.loads(to_json(result))["to_version"] == first
+    assert f"version {first} is stable now (was {second})" in format_label_change(result)
 
-    # Rolling back to the model that is already served again is refused.
+    # No earlier stable than the first; the version already stable is refused.
     snapshot = _snapshot(store, config)
-    with pytest.raises(ValueError, match=f"Version {first} is already served"):
-        rollback_lib.rollback(store, config, first)
+    with pytest.raises(ValueError, match=f"Cannot roll back from version {first}"):
+        labels_lib.rollback(store, config)
+    with pytest.raises(ValueError, match=f"Version {first} is already stable"):
+        labels_lib.rollback(store, config, first)
     assert _snapshot(store, config) == snapshot
+
+    # Promoting the second again is recorded, and a rollback goes back once more.
+    promoted = labels_lib.promote(store, config, second)
+    assert (promoted.from_version, promoted.to_version) == (first, second)
+    assert labels_lib.stable_history(store, config) == [first, second]
+    assert labels_lib.rollback(store, config).to_version == first
+    assert len(store.get_executions_by_type("Promote")) == 1
 
 
 def _record_unblessed_push(store: mlmd.MetadataStore, config: PipelineConfig, version: str) -> None:
@@ -230,14 +238,19 @@ def _record_unblessed_push(store: mlmd.MetadataStore, config: PipelineConfig, ve
     )
 
 
-def test_rollback_refuses_unknown_and_unblessed_versions(clicks_runs: Runs, tmp_path: Path) -> None:
+def test_promote_and_rollback_refuse_unknown_unblessed_and_missing_versions(
+    clicks_runs: Runs, tmp_path: Path
+) -> None:
     config = _copy(clicks_runs, tmp_path)
     store = _store(config)
     served = _served(clicks_runs)
+    first = _version(clicks_runs.first.pushed_destination)
 
     snapshot = _snapshot(store, config)
     with pytest.raises(ValueError, match="Version 42 does not exist"):
-        rollback_lib.rollback(store, config, "42")
+        labels_lib.rollback(store, config, "42")
+    with pytest.raises(ValueError, match="Version 42 does not exist"):
+        labels_lib.promote(store, config, "42")
     assert _snapshot(store, config) == snapshot
 
     # A version directory dropped in by hand: no push, so no blessing, in MLMD.
@@ -245,7 +258,7 @@ def test_rollback_refuses_unknown_and_unblessed_versions(clicks_runs: Runs, tmp_
     shutil.copytree(config.push_dir / served, config.push_dir / stray)
     snapshot = _snapshot(store, config)
     with pytest.raises(ValueError, match=f"Version {stray} was never blessed"):
-        rollback_lib.rollback(store, config, stray)
+        labels_lib.promote(store, config, stray)
     assert _snapshot(store, config) == snapshot
 
     # A push recorded with a negative blessing.
@@ -254,5 +267,12 @@ def test_rollback_refuses_unknown_and_unblessed_versions(clicks_runs: Runs, tmp_
     _record_unblessed_push(store, config, unblessed)
     snapshot = _snapshot(store, config)
     with pytest.raises(ValueError, match=f"Version {unblessed} was never blessed"):
-        rollback_lib.rollback(store, config, unblessed)
+        labels_lib.rollback(store, config, unblessed)
+    assert _snapshot(store, config) == snapshot
+
+    # A blessed version whose directory is gone cannot be served.
+    shutil.rmtree(config.push_dir / first)
+    snapshot = _snapshot(store, config)
+    with pytest.raises(ValueError, match=f"Version {first} cannot be served: its directory"):
+        labels_lib.rollback(store, config)
     assert _snapshot(store, config) == snapshot

@@ -12,10 +12,11 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.config import PipelineConfig
 from pipeline.mlmd import connection as metadata
 from pipeline.views import monitoring
 from tests.support.cli import REPO
-from tests.support.data import Runs
+from tests.support.data import Runs, span_of_day, with_rejected_day
 
 
 def _samples(text: str) -> dict[str, list]:
@@ -23,7 +24,11 @@ def _samples(text: str) -> dict[str, list]:
 
 
 def _exposition(runs: Runs) -> dict[str, list]:
-    registry = monitoring.registry(runs.config, lambda: metadata.open_store(runs.config))
+    return _exposition_of(runs.config)
+
+
+def _exposition_of(config: PipelineConfig) -> dict[str, list]:
+    registry = monitoring.registry(config, lambda: metadata.open_store(config, {}))
     return _samples(generate_latest(registry).decode())
 
 
@@ -57,6 +62,61 @@ def test_metrics_describe_the_runs_spans_and_served_model(clicks_runs: Runs) -> 
     assert metrics["auc"] == pytest.approx(clicks_runs.new_span.metrics["auc"])
     (served,) = samples["tfx_pipeline_served_version"]
     assert served.value == float(Path(clicks_runs.new_span.pushed_destination).name)
+    assert served.labels["label"] == "stable"  # models.config: no canary was pushed
+
+
+def test_metrics_give_each_drift_with_its_threshold_and_the_last_push(clicks_runs: Runs) -> None:
+    samples = _exposition(clicks_runs)
+    config = clicks_runs.config
+    newest = max(int(s.labels["span"]) for s in samples["tfx_pipeline_span_data_gate_passed"])
+    drift = {
+        s.labels["feature"]: s
+        for s in samples["tfx_pipeline_feature_drift"]
+        if s.labels["comparison"] == "drift"
+    }
+    limits = config.validation.drift_limits(config.features)
+    # Every configured limit was measured on the newest span, and only on it.
+    assert set(drift) == set(limits)
+    assert {int(s.labels["span"]) for s in samples["tfx_pipeline_feature_drift"]} == {newest}
+    thresholds = {
+        s.labels["feature"]: s.value
+        for s in samples["tfx_pipeline_feature_drift_threshold"]
+        if s.labels["comparison"] == "drift"
+    }
+    for feature, (measure, limit) in limits.items():
+        assert drift[feature].labels["measure"] == measure
+        assert thresholds[feature] == pytest.approx(limit)
+        assert 0.0 <= drift[feature].value <= limit  # the gate passed this span
+    # Nothing stopped: no blocked-feature series.
+    assert samples["tfx_pipeline_data_gate_blocked_feature"] == []
+
+    (pushed,) = samples["tfx_pipeline_last_push_timestamp_seconds"]
+    assert pushed.labels["model"] == config.model_name
+    (last_success,) = samples["tfx_pipeline_last_success_timestamp_seconds"]
+    durations = {s.labels["run_id"]: s.value for s in samples["tfx_pipeline_run_duration_seconds"]}
+    started = last_success.value - durations[clicks_runs.new_span.run_id]
+    # The newest push was the newest run's (its PushedModel is recorded a moment after
+    # the Pusher's execution, the run's last update).
+    assert started < pushed.value < last_success.value + 5
+
+
+def test_a_day_the_gate_rejected_is_listed_with_its_span_day_and_blocking_feature(
+    clicks_runs: Runs, tmp_path: Path
+) -> None:
+    config, day = with_rejected_day(clicks_runs, tmp_path)
+    samples = _exposition_of(config)
+    span = span_of_day(day)
+    gate = {int(s.labels["span"]): s.value for s in samples["tfx_pipeline_span_data_gate_passed"]}
+    assert gate[span] == 0.0
+    blocked = samples["tfx_pipeline_data_gate_blocked_feature"]
+    assert {(s.labels["span"], s.labels["day"]) for s in blocked} == {(str(span), day.isoformat())}
+    reasons = {s.labels["feature"]: s.labels["reason"] for s in blocked}
+    # Negative quantities break the schema's minimum: ExampleValidator's anomaly, kept
+    # in ML Metadata although TFX deleted the failed gate's own report.
+    assert reasons["purchase_quantity"] == "INT_TYPE_SMALL_INT"
+    assert {s.value for s in blocked} == {1.0}
+    # The drift series stay on the newest span the gate passed.
+    assert span not in {int(s.labels["span"]) for s in samples["tfx_pipeline_feature_drift"]}
 
 
 def test_metrics_served_over_http_and_as_a_textfile(clicks_runs: Runs, tmp_path: Path) -> None:

@@ -139,3 +139,59 @@ def run_clicks_pipeline(root: Path) -> Runs:
         models_after_first,
         models_after_rerun,
     )
+
+
+def span_of_day(day: datetime.date) -> int:
+    """CsvExampleGen's span number for a ``{YYYY}-{MM}-{DD}`` day: days since the epoch.
+
+    Args:
+        day: The day.
+
+    Returns:
+        The span number.
+    """
+    return (day - datetime.date(1970, 1, 1)).days
+
+
+def with_rejected_day(runs: Runs, root: Path) -> tuple[PipelineConfig, datetime.date]:
+    """A copy of the shared runs' store and days, plus a fourth day the data gate rejects.
+
+    The fourth day drifted (``drift=1.0``) and has negative purchase quantities, so
+    ExampleValidator flags ``purchase_quantity`` (``INT_TYPE_SMALL_INT``) and the gate
+    blocks it. It is validated as its own run (``launch.validate_span``: no training).
+    The copy is laid out as ``--data-root <root>/data --output-root <root>/out`` (the
+    same overrides the shared runs were made with), so the CLI can be pointed at it;
+    the shared runs stay as they are.
+
+    Args:
+        runs: The session's shared runs (read only).
+        root: An empty directory for the copy.
+
+    Returns:
+        The copy's config and the rejected day.
+    """
+    import shutil
+
+    from components.data_gate import DataGateError
+    from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides
+    from pipeline.devtools import clickgen
+    from pipeline.mlmd import connection as metadata
+    from pipeline.run import launch
+
+    data = root / "data"
+    shutil.copytree(runs.config.data.input_base, data)
+    bad_day = E2E_START + datetime.timedelta(days=3)
+    clickgen.write_day(data, bad_day, rows=500, seed=11, drift=1.0, inject=["negative_quantity"])
+    copy = with_env_overrides(
+        load_config(DEFAULT_CONFIG),
+        {"PIPELINE_DATA_ROOT": str(data), "PIPELINE_OUTPUT_ROOT": str(root / "out")},
+    )
+    copy.outputs.metadata_path.parent.mkdir(parents=True)
+    shutil.copyfile(runs.config.outputs.metadata_path, copy.outputs.metadata_path)
+    try:
+        launch.validate_span(copy, metadata.connection_config(copy, {}), span_of_day(bad_day))
+    except DataGateError:
+        pass  # the rejection this copy is for
+    else:
+        raise AssertionError(f"the data gate passed the bad day {bad_day}")
+    return copy, bad_day

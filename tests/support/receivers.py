@@ -11,6 +11,7 @@ import email
 import email.policy
 import json
 import threading
+from collections.abc import Callable
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,14 +26,17 @@ class HttpReceiver:
     """An HTTP server on 127.0.0.1 that records each POST's path and JSON body.
 
     It answers ``200 ok`` (what Slack's incoming webhooks answer), or ``status``
-    when set, to test a failing destination.
+    when set, to test a failing destination. With ``reply``, it answers what ``reply``
+    returns for the path and body instead, as JSON (a server's API, e.g. TF Serving's).
 
     Attributes:
         requests: ``(path, parsed JSON body, headers)`` per POST, in arrival order.
         status: The status code every POST is answered with.
     """
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(
+        self, status: int = 200, reply: Callable[[str, Any], tuple[int, Any]] | None = None
+    ) -> None:
         self.requests: list[tuple[str, Any, dict[str, str]]] = []
         self.status = status
         receiver = self
@@ -44,12 +48,16 @@ class HttpReceiver:
                 receiver.requests.append(
                     (self.path, json.loads(body.decode("utf-8")), dict(self.headers.items()))
                 )
-                reply = b"ok" if receiver.status == 200 else b"invalid_payload"
-                self.send_response(receiver.status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(reply)))
+                status, content_type = receiver.status, "text/plain"
+                text = b"ok" if receiver.status == 200 else b"invalid_payload"
+                if reply is not None:
+                    status, answer = reply(self.path, receiver.requests[-1][1])
+                    text, content_type = json.dumps(answer).encode("utf-8"), "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(text)))
                 self.end_headers()
-                self.wfile.write(reply)
+                self.wfile.write(text)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass  # pytest shows failures; request lines are noise

@@ -51,7 +51,7 @@ def test_format_runs_is_a_fixed_width_table_with_reasons_under_their_run() -> No
                 duration_seconds=7.0,
             ),
             _record(blessed=False, pushed_version=None, stopped_by="model gate"),
-            _record(),
+            _record(labels=("stable", "canary")),
         ]
     )
     lines = text.splitlines()
@@ -65,6 +65,7 @@ def test_format_runs_is_a_fixed_width_table_with_reasons_under_their_run() -> No
         "spans",
         "blessed",
         "pushed",
+        "labels",
         "stopped",
         "by",
     ]
@@ -73,10 +74,28 @@ def test_format_runs_is_a_fixed_width_table_with_reasons_under_their_run() -> No
     column = lines[0].index("started")
     assert lines[2][column:].startswith("2026-11-22T04:53:51 ")
     assert lines[4][column:].startswith("2026-11-22T04:53:51 ")
-    assert lines[2].split()[3:] == ["failed", "20760", "-", "-", "data", "gate"]
+    assert lines[2].split()[3:] == ["failed", "20760", "-", "-", "-", "data", "gate"]
     assert lines[3] == "    reason: span 20760: BLOCK purchase_quantity: INT_TYPE_SMALL_INT"
-    assert lines[4].split()[2:] == ["93.2", "succeeded", "20758,20759", "no", "-", "model", "gate"]
-    assert lines[5].split()[2:] == ["93.2", "succeeded", "20758,20759", "yes", "1763786100", "-"]
+    assert lines[4].split()[2:] == [
+        "93.2",
+        "succeeded",
+        "20758,20759",
+        "no",
+        "-",
+        "-",
+        "model",
+        "gate",
+    ]
+    # The labels the pushed version holds now.
+    assert lines[5].split()[2:] == [
+        "93.2",
+        "succeeded",
+        "20758,20759",
+        "yes",
+        "1763786100",
+        "stable,canary",
+        "-",
+    ]
     assert len(lines) == 6
 
 
@@ -182,6 +201,7 @@ def test_to_json_sorts_keys_and_turns_tuples_into_lists() -> None:
     assert json.loads(to_json(_record())) == {
         **dataclasses.asdict(_record()),
         "spans": [20758, 20759],
+        "labels": [],
     }
 
 

@@ -113,7 +113,8 @@ def test_upstream_edges(components) -> None:
     assert upstream("Evaluator") == {"CsvExampleGen", "Trainer", "latest_blessed_model"}
     # The converter reads the newest span's raw eval split; the Pusher takes its verdict.
     assert upstream("TFLiteConverter") == {"CsvExampleGen", "Trainer"}
-    assert upstream("Pusher") == {"Trainer", "Evaluator", "TFLiteConverter"}
+    # The Pusher also reads the newest span's eval rows (its warm-up requests).
+    assert upstream("Pusher") == {"CsvExampleGen", "Trainer", "Evaluator", "TFLiteConverter"}
 
 
 def test_pipeline_settings(pipeline, config: PipelineConfig) -> None:

@@ -1,6 +1,6 @@
 """The serving-directory publisher (components/serving_dir.py), on a real filesystem.
 
-The Pusher (tests/unit/test_pusher.py) and rollback publish through it; these pin the
+The Pusher (tests/unit/test_pusher.py) publishes through it; these pin the
 publisher itself: stage, fsync, rename, the kept version on a clash and the clean-up
 of leftovers whose owner process is dead.
 """
@@ -27,6 +27,15 @@ def _model_dir(root: Path) -> Path:
     return root
 
 
+def _push(source: Path, base: Path, version: str) -> Path:
+    # As the Pusher does: TFX's copy into the staging directory, then the publish.
+    with serving_dir.staging(base) as stage:
+        staged = stage / version
+        shutil.copytree(source, staged, copy_function=shutil.copy2)
+        assert serving_dir.publish(staged, base / version)
+    return base / version
+
+
 def _dead_pid() -> int:
     # A real process of this host that has ended (and been reaped): its pid is free.
     process = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -34,22 +43,20 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_publish_copy_is_complete_and_leaves_no_temp_dir(tmp_path: Path) -> None:
+def test_a_push_is_complete_and_leaves_no_staging_dir(tmp_path: Path) -> None:
     source = _model_dir(tmp_path / "source")
     push_dir = tmp_path / "serving" / "clicks"
 
-    target = serving_dir.publish_copy(source, push_dir, "1700000001")
+    target = _push(source, push_dir, "1700000001")
 
     assert target == push_dir / "1700000001"
     assert sorted(p.name for p in push_dir.iterdir()) == ["1700000001"]
     for path in source.rglob("*"):
         if path.is_file():
             assert (target / path.relative_to(source)).read_bytes() == path.read_bytes()
-    with pytest.raises(FileExistsError):
-        serving_dir.publish_copy(source, push_dir, "1700000001")
 
 
-def test_publish_copy_failing_midway_publishes_nothing(
+def test_a_push_failing_midway_publishes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = _model_dir(tmp_path / "source")
@@ -69,7 +76,7 @@ def test_publish_copy_failing_midway_publishes_nothing(
 
     monkeypatch.setattr(shutil, "copy2", flaky_copy)
     with pytest.raises(OSError, match="disk full"):
-        serving_dir.publish_copy(source, push_dir, "1700000002")
+        _push(source, push_dir, "1700000002")
 
     assert copied  # it did fail midway, after a file had been copied
     assert list(push_dir.iterdir()) == []  # no numeric dir, staging dir cleaned up
@@ -93,7 +100,7 @@ def test_every_file_and_directory_is_fsynced_before_the_rename_and_the_base_afte
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
-    target = serving_dir.publish_copy(source, base, "1700000003")
+    target = _push(source, base, "1700000003")
 
     [(_, staged)] = [step for step in steps if step[0] == "rename"]
     rename_at = steps.index(("rename", staged))
@@ -115,9 +122,6 @@ def test_a_version_another_push_created_first_is_kept(tmp_path: Path) -> None:
 
     assert (final / "saved_model.pb").read_bytes() == b"the other run's graph"
     assert sorted(p.name for p in base.iterdir()) == ["1700000004"]  # staging removed
-    # Through publish_copy, a clash is an error: the version it would record is not its copy.
-    with pytest.raises(FileExistsError):
-        serving_dir.publish_copy(tmp_path / "nowhere", base, "1700000004")
 
 
 def test_only_leftovers_of_dead_owners_are_removed(tmp_path: Path) -> None:
@@ -149,15 +153,6 @@ def test_a_publish_removes_a_dead_push_s_staging_dir_first(tmp_path: Path) -> No
     leftover = base / f".staging-{socket.gethostname()}-{_dead_pid()}-0123abcd" / "1700000006"
     _model_dir(leftover)
 
-    serving_dir.publish_copy(source, base, "1700000007")
+    _push(source, base, "1700000007")
 
     assert sorted(p.name for p in base.iterdir()) == ["1700000007"]
-
-
-def test_withdraw_takes_the_version_away(tmp_path: Path) -> None:
-    base = tmp_path / "serving"
-    serving_dir.publish_copy(_model_dir(tmp_path / "source"), base, "1700000008")
-
-    serving_dir.withdraw(base, "1700000008")
-
-    assert list(base.iterdir()) == []
