@@ -68,15 +68,35 @@ class DataGateError(RuntimeError):
 
     TFX deletes a failed execution's output directory, so the full report (every
     finding, every distance and threshold) travels with the error to the runner,
-    which writes it to the run's report file.
+    which writes it to the run's report file, and the blocking features to the
+    failed execution in ML Metadata (``pipeline.run.launch.record_gate_rejection``).
 
     Attributes:
         report: The full multi-line report.
+        blocking: Feature -> the blocking anomaly types on it, comma-joined.
     """
 
-    def __init__(self, paragraph: str, report: str) -> None:
+    def __init__(self, paragraph: str, report: str, blocking: dict[str, str] | None = None) -> None:
         super().__init__(paragraph)
         self.report = report
+        self.blocking = dict(blocking or {})
+
+
+def find_gate_error(error: BaseException) -> DataGateError | None:
+    """The DataGateError behind ``error``, following causes and contexts.
+
+    Args:
+        error: What a run or a launch raised (TFX or Airflow may wrap it).
+
+    Returns:
+        The gate's error, or None if the gate did not stop the run.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DataGateError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -494,4 +514,11 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
     if blocking:
         # The one-paragraph form: blocking lines only (the file has everything).
         head = text.splitlines()[0]
-        raise DataGateError(" | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]), text)
+        by_feature: dict[str, set[str]] = {}
+        for finding in blocking:
+            by_feature.setdefault(finding.feature, set()).update(finding.kinds)
+        raise DataGateError(
+            " | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]),
+            text,
+            {feature: ",".join(sorted(names)) for feature, names in sorted(by_feature.items())},
+        )

@@ -47,6 +47,9 @@ NODE_CONTEXT = "node"
 ROLLBACK_TYPE = "Rollback"
 PROMOTE_TYPE = "Promote"
 LABEL_CHANGE_TYPES = (ROLLBACK_TYPE, PROMOTE_TYPE)
+# On a failed DataGate execution: what blocked the span (JSON: feature -> anomaly
+# types), written by the runner from the gate's error (pipeline.run.launch).
+GATE_BLOCKING_PROPERTY = "blocking_features"
 
 DONE = (Execution.COMPLETE, Execution.CACHED)
 UNFINISHED = (Execution.NEW, Execution.RUNNING)

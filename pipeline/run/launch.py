@@ -12,8 +12,10 @@ made a model. (TFX's own ``AirflowDagRunner`` uses the older launcher and record
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterable
 
+import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
 from tfx.orchestration import metadata as tfx_metadata
@@ -21,8 +23,10 @@ from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
+from components.data_gate import find_gate_error
 from pipeline.config import PipelineConfig
-from pipeline.nodes import VALIDATION_NODES
+from pipeline.mlmd import queries
+from pipeline.nodes import DATA_GATE, VALIDATION_NODES
 from pipeline.pipeline import create_pipeline
 
 
@@ -105,14 +109,55 @@ def launch_nodes(ir: pipeline_pb2.Pipeline, only: Iterable[str] | None = None) -
         node_id = pipeline_node.node_info.id
         if wanted is not None and node_id not in wanted:
             continue
-        launcher.Launcher(
+        node_launcher = launcher.Launcher(
             pipeline_node=pipeline_node,
             mlmd_connection=tfx_metadata.Metadata(connection),
             pipeline_info=ir.pipeline_info,
             pipeline_runtime_spec=ir.runtime_spec,
             executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
-        ).launch()
+        )
+        try:
+            node_launcher.launch()
+        except Exception as error:
+            record_gate_rejection(connection, ir, error)
+            raise
+
+
+def record_gate_rejection(
+    connection: metadata_store_pb2.ConnectionConfig,
+    ir: pipeline_pb2.Pipeline,
+    error: BaseException,
+) -> bool:
+    """Records on the run's failed DataGate execution which features blocked it.
+
+    TFX's launcher marks the execution FAILED and deletes its outputs, the gate's
+    report included, and keeps no message; the :class:`DataGateError` carries the
+    blocking features, so the runner writes them to the execution as
+    ``blocking_features`` (JSON: feature -> anomaly types), where the metrics
+    exporter and its alert read them.
+
+    Args:
+        connection: The run's ML Metadata connection.
+        ir: The run's compiled pipeline (its name and run id).
+        error: What the run raised; anything but a data gate rejection is ignored.
+
+    Returns:
+        True if a rejection was recorded.
+    """
+    gate_error = find_gate_error(error)
+    if gate_error is None or not gate_error.blocking:
+        return False
+    run_id = ir.runtime_spec.pipeline_run_id.field_value.string_value
+    store = mlmd.MetadataStore(connection)
+    execution = queries.run(store, ir.pipeline_info.id, run_id).by_node.get(DATA_GATE)
+    if execution is None or execution.last_known_state != metadata_store_pb2.Execution.FAILED:
+        return False
+    execution.custom_properties[queries.GATE_BLOCKING_PROPERTY].string_value = json.dumps(
+        gate_error.blocking, sort_keys=True
+    )
+    store.put_executions([execution])
+    return True
 
 
 def validation_run_id(span: int) -> str:

@@ -19,7 +19,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.proto.orchestration import pipeline_pb2
 
-from components.data_gate import DataGateError
+from components.data_gate import find_gate_error
 from pipeline import alerts, spans
 from pipeline.config import PipelineConfig
 from pipeline.mlmd import connection as metadata
@@ -147,6 +147,8 @@ def _run_locked(
             reason = f"the span's CSV cannot be read, {problem}" if problem else reason
         elif failed and failed[0].node_id == DATA_GATE:
             details = _gate_report(error)
+            if ir is not None:
+                launch.record_gate_rejection(connection, ir, error)
         message = (
             f"Pipeline {config.pipeline_name!r} stopped: {where} failed: {reason}. "
             f"Nothing was pushed by this run and the served model is unchanged; the "
@@ -269,12 +271,8 @@ def _alert(config: PipelineConfig, notify: Callable[[str], object]) -> None:
 def _gate_report(error: BaseException) -> str:
     # The full report rides on the DataGateError (TFX removes a failed execution's
     # output directory, report file included).
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, DataGateError):
-            return seen.report
-        seen = seen.__cause__ or seen.__context__
-    return ""
+    gate_error = find_gate_error(error)
+    return gate_error.report if gate_error is not None else ""
 
 
 def _write_html_report(

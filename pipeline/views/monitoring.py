@@ -42,9 +42,9 @@ RECENT_SPANS = 30
 # outage is capped here so a month of rejected days stays a handful of series.
 RECENT_REJECTED_SPANS = 7
 _STATUSES = ("succeeded", "failed", "running")
-# What a rejected span's series names when no schema anomaly blocked it: TFX deletes a
-# failed execution's outputs, so the gate's distances (drift, skew) and its label check
-# survive only in the run's report, not in ML Metadata.
+# What a rejected span's series names when ML Metadata holds neither the runner's
+# record of the gate's error nor a blocking schema anomaly (a run killed before the
+# record was written): TFX deletes a failed execution's outputs.
 UNRECORDED_FEATURE = "(not in ML Metadata)"
 UNRECORDED_REASON = "drift, skew or label check: see the run report"
 NO_DATA = anomalies_pb2.AnomalyInfo.Type.Name(anomalies_pb2.AnomalyInfo.NO_DATA_IN_SPAN)
@@ -136,18 +136,22 @@ def _measured(uri: str) -> list[distances.Distance] | None:
 def _blocked_by(store: mlmd.MetadataStore, gate: Execution) -> dict[str, str]:
     """The features that made a failed DataGate execution reject its span.
 
-    The gate raised, so TFX kept neither its report nor a message; its input anomalies
-    (ExampleValidator's, kept) and its recorded ``warn_only`` tell which schema
-    anomalies blocked. A rejection with none of those was a distance or the label
-    check, whose details only the run's report holds.
+    The gate raised, so TFX kept neither its report nor a message; the runner records
+    the gate error's blocking features (anomalies, drift, skew, the label check) on
+    the execution. For an execution without that record (a run killed before it
+    wrote it), its input anomalies (ExampleValidator's, kept) and its recorded
+    ``warn_only`` tell which schema anomalies blocked.
 
     Args:
         store: The metadata store.
         gate: A FAILED DataGate execution.
 
     Returns:
-        Feature -> anomaly types; :data:`UNRECORDED_FEATURE` when no anomaly blocked.
+        Feature -> anomaly types; :data:`UNRECORDED_FEATURE` when neither tells.
     """
+    recorded = queries.json_property(gate, queries.GATE_BLOCKING_PROPERTY)
+    if isinstance(recorded, dict) and recorded:
+        return {str(feature): str(kinds) for feature, kinds in sorted(recorded.items())}
     anomalies = queries.artifact(store, gate, "anomalies", queries.Event.INPUT)
     warn_only = queries.custom(gate, "warn_only")
     kinds = anomaly_kinds(anomalies.uri) if anomalies is not None else {}

@@ -185,6 +185,29 @@ def test_a_day_the_data_gate_stops_alerts_with_the_day_the_features_and_the_thre
         assert fragment in mailed
 
 
+def test_the_stopped_day_s_blocking_features_are_recorded_in_ml_metadata(runs: Runs) -> None:
+    """TFX deletes the failed gate's report; the local runner records what blocked."""
+    import ml_metadata as mlmd
+
+    from pipeline.config import load_config
+    from pipeline.mlmd import connection as metadata
+    from pipeline.mlmd import queries
+    from pipeline.nodes import DATA_GATE
+
+    config = load_config(runs.not_blessed_config)  # the same outputs as every run here
+    store = mlmd.MetadataStore(metadata.connection_config(config, {}))
+    failed = [
+        e
+        for e in queries.node_executions(store, config.pipeline_name, DATA_GATE)
+        if e.last_known_state == e.FAILED
+    ]
+    assert len(failed) == 1  # the bad day's run
+    blocking = queries.json_property(failed[0], queries.GATE_BLOCKING_PROPERTY)
+    # The schema anomaly and the drift, which ExampleValidator's anomalies alone miss.
+    assert blocking["purchase_quantity"] == "INT_TYPE_SMALL_INT"
+    assert "COMPARATOR_L_INFTY_HIGH" in blocking["device"].split(",")
+
+
 def test_the_dag_reads_the_same_not_blessed_alert_from_ml_metadata(runs: Runs) -> None:
     from pipeline import alerts
     from pipeline.config import load_config

@@ -127,12 +127,15 @@ def test_the_data_gate_alert_reaches_the_webhook_with_span_day_and_feature(
     labels = alert["labels"]
     assert labels["span"] == str(span) and labels["day"] == day.isoformat()
     assert labels["pipeline"] == config.pipeline_name
-    assert labels["reason"] == "INT_TYPE_SMALL_INT"
+    # The schema anomaly, and the drift the runner recorded from the gate's error.
+    reason = "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,INT_TYPE_SMALL_INT"
+    assert labels["reason"] == reason
+    assert "COMPARATOR_L_INFTY_HIGH" in by_feature["device"]["labels"]["reason"].split(",")
     annotations = alert["annotations"]
     assert annotations["summary"] == (
         f"{config.pipeline_name}: the data gate stopped {day.isoformat()} (span {span})"
     )
-    assert "feature purchase_quantity blocked it (INT_TYPE_SMALL_INT)" in annotations["description"]
+    assert f"feature purchase_quantity blocked it ({reason})" in annotations["description"]
     # Every alert is for that one day.
     assert {(a["labels"]["span"], a["labels"]["day"]) for a in alerts} == {
         (str(span), day.isoformat())
