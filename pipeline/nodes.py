@@ -18,6 +18,7 @@ SERVING_EXAMPLE_GEN = "ServingExampleGen"
 SERVING_STATISTICS_GEN = "ServingStatisticsGen"
 DATA_GATE = "DataGate"
 SPAN_WINDOW = "span_window"
+ANALYZER_CACHE = "transform_analyzer_cache"
 TRANSFORM = "Transform"
 WARM_START = "warm_start_model"
 TRAINER = "Trainer"
@@ -27,13 +28,14 @@ TFLITE_CONVERTER = "TFLiteConverter"
 PUSHER = "Pusher"
 
 # Resolver nodes only look artifacts up in ML Metadata; they run no executor.
-RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, WARM_START, BASELINE)
+RESOLVERS = (PREVIOUS_STATISTICS, SPAN_WINDOW, ANALYZER_CACHE, WARM_START, BASELINE)
 # The node that consumes each resolver's output. An Airflow task launches the
 # resolver just before its consumer, in the consumer's process: a task of its own
 # would cost a process start and a TFX import to look four artifacts up.
 CONSUMER = {
     PREVIOUS_STATISTICS: DATA_GATE,
     SPAN_WINDOW: TRANSFORM,
+    ANALYZER_CACHE: TRANSFORM,
     WARM_START: TRAINER,
     BASELINE: EVALUATOR,
 }
@@ -86,9 +88,11 @@ def upstream(serving: bool = False, tflite: bool = False) -> dict[str, tuple[str
         {
             DATA_GATE: gate_inputs,
             SPAN_WINDOW: (EXAMPLE_GEN, DATA_GATE),
-            TRANSFORM: (SCHEMA_GEN, SPAN_WINDOW, DATA_GATE),
+            ANALYZER_CACHE: (EXAMPLE_GEN,),
+            TRANSFORM: (SCHEMA_GEN, SPAN_WINDOW, ANALYZER_CACHE, DATA_GATE),
             WARM_START: (EXAMPLE_GEN,),
-            TRAINER: (SCHEMA_GEN, TRANSFORM, WARM_START),
+            # The raw window too: the Trainer applies Transform's graph to it.
+            TRAINER: (SCHEMA_GEN, SPAN_WINDOW, TRANSFORM, WARM_START),
             BASELINE: (TRAINER,),
             EVALUATOR: (EXAMPLE_GEN, TRAINER, BASELINE),
         }

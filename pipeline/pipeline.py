@@ -16,13 +16,16 @@ from components.data_gate import DataGate, DataGateReport
 from components.distributed import cluster
 from components.distributed.trainer_executor import CLUSTER_KEY
 from components.distributed.trainer_executor import Trainer as DistributedTrainer
+from components.eval_sample import SampledEvaluator
 from components.example_gen import CsvExampleGen
 from components.label_guard import class_label_stats_options
+from components.model import trainer as model_trainer
 from components.model.preprocessing import FEATURES_KEY
-from components.model.trainer import STRATEGY_KEY, WARM_START_KEY
+from components.model.trainer import MATERIALIZED_KEY, STRATEGY_KEY, WARM_START_KEY
 from components.pusher import AtomicPusher
 from components.resolvers import (
     CANDIDATE_KEY,
+    AnalyzerCacheStrategy,
     LatestBlessedOtherModelStrategy,
     PassedSpanWindowStrategy,
     PreviousPassedStatisticsStrategy,
@@ -35,6 +38,7 @@ from pipeline import spans
 from pipeline.config import EvaluationConfig, MinImprovement, PipelineConfig, SliceThreshold
 from pipeline.config.sections import label_is_class
 from pipeline.nodes import (
+    ANALYZER_CACHE,
     BASELINE,
     DATA_GATE,
     EVALUATOR,
@@ -57,6 +61,11 @@ PREPROCESSING_FN = "components.model.preprocessing.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
 SERVING_SPLIT = "serving"
 
+
+# evaluation.max_examples: False evaluates every eval row whatever the config says
+# (the bench's switch for undoing the sampling lever). The seed fixes which rows.
+EVAL_SAMPLING = True
+EVAL_SAMPLE_SEED = 18
 
 # Lets a change of exactly max_regression (or min_improvement) pass despite
 # floating-point noise in TFMA's difference.
@@ -188,12 +197,22 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         spec = slicing_spec(entry)
         if spec not in slicing_specs:
             slicing_specs.append(spec)
+    options = tfma.Options()
+    if evaluation.max_examples is not None:
+        # A sampled gate reports its uncertainty: TFMA's jackknife standard error
+        # (delete-d over 20 partitions of the sample: 20 merges of the metrics'
+        # accumulators, not 20 inference passes, yet measured at several times the
+        # sampled evaluation's cost). TFMA gates on the unsampled value, so the
+        # thresholds mean what they meant without a sample.
+        options.compute_confidence_intervals.value = True
+        options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(signature_name="serving_default", label_key=config.features.label)
         ],
         slicing_specs=slicing_specs,
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        options=options,
     )
 
 
@@ -391,7 +410,7 @@ def gate_nodes(
 def training_nodes(
     config: PipelineConfig, example_gen: BaseNode, schema_gen: BaseNode, data_gate: BaseNode
 ) -> list[BaseNode]:
-    """The passed-span window, Transform, the warm-start model and the Trainer.
+    """The passed-span window, Transform and its analyzer cache, warm start, the Trainer.
 
     Args:
         config: The pipeline config.
@@ -400,7 +419,7 @@ def training_nodes(
         data_gate: The DataGate node.
 
     Returns:
-        ``[span_window, transform, warm_start_model, trainer]``.
+        ``[span_window, analyzer_cache, transform, warm_start_model, trainer]``.
     """
     # The newest N spans that passed the gate (latest passing version of each), for
     # a rolling training window: a rejected day is never trained on, not even by
@@ -426,11 +445,34 @@ def training_nodes(
         FEATURES_KEY: config.features.to_dict(),
         "code_version": code_version(),
     }
+    # Transform's analyzer cache: per-span partial analyzer results keyed by the
+    # span's Examples URI and each analyzer's graph hash (AnalyzerCacheStrategy), so
+    # a day reads only its new span; a changed feature spec or schema misses. Always
+    # resolved (the topology does not depend on resolvers.ANALYZER_CACHE).
+    analyzer_cache = tfx.dsl.Resolver(
+        strategy_class=AnalyzerCacheStrategy,
+        **{
+            resolvers.CACHE_KEY: tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.TransformCache,
+                producer_component_id=TRANSFORM,
+            ),
+            resolvers.CURRENT_KEY: example_gen.outputs["examples"],
+        },
+    ).with_id(ANALYZER_CACHE)
+    # Read when the pipeline is built, so the bench can undo either lever.
+    materialize = bool(model_trainer.MATERIALIZE_TRANSFORMED)
     transform = tfx.components.Transform(
         examples=span_window.outputs[resolvers.EXAMPLES_KEY],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=component_config,
+        analyzer_cache=(
+            analyzer_cache.outputs[resolvers.CACHE_KEY] if resolvers.ANALYZER_CACHE else None
+        ),
+        # Without materialisation Transform writes only its graph (and the updated
+        # cache): the Trainer applies the graph to the raw window in its input
+        # pipeline, instead of Transform rewriting every span of the window daily.
+        materialize=materialize,
         # StatisticsGen already computed the raw statistics and the DataGate judged
         # them; Transform's own pre- and post-transform statistics would be a second
         # and third TFDV pass that nothing reads (a third of Transform's time on a
@@ -439,6 +481,7 @@ def training_nodes(
     ).with_id(TRANSFORM)
     # (Already after the gate through the window; explicit, as it is the point.)
     transform.add_upstream_node(data_gate)
+    transform.add_upstream_node(analyzer_cache)
 
     # Always resolved (so the topology does not depend on the switch); the Trainer
     # uses it only when training.warm_start is on and the variables' shapes match.
@@ -453,7 +496,11 @@ def training_nodes(
     trainer = DistributedTrainer(
         run_fn=RUN_FN,
         base_model=warm_start_model.outputs["model"],
-        examples=transform.outputs["transformed_examples"],
+        examples=(
+            transform.outputs["transformed_examples"]
+            if materialize
+            else span_window.outputs[resolvers.EXAMPLES_KEY]
+        ),
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=config.model.train_steps),
@@ -463,10 +510,14 @@ def training_nodes(
             "hyperparameters": config.model.to_dict(),
             STRATEGY_KEY: config.training.distribution_strategy,
             WARM_START_KEY: config.training.warm_start,
+            MATERIALIZED_KEY: materialize,
             **trainer_cluster_config(config),
         },
     ).with_id(TRAINER)
-    return [span_window, transform, warm_start_model, trainer]
+    # The same topology either way (the raw window feeds the Trainer when not
+    # materialised).
+    trainer.add_upstream_node(span_window)
+    return [span_window, analyzer_cache, transform, warm_start_model, trainer]
 
 
 def release_nodes(
@@ -488,12 +539,26 @@ def release_nodes(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
         **{CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id(BASELINE)
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
-        eval_config=eval_config(config),
-    ).with_id(EVALUATOR)
+    max_examples = config.evaluation.max_examples
+    evaluator: BaseNode
+    if max_examples is None or not EVAL_SAMPLING:
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline.outputs["model"],
+            eval_config=eval_config(config),
+        ).with_id(EVALUATOR)
+    else:
+        # TFX's Evaluator on a seeded sample of the eval split: one run evaluates
+        # candidate and baseline, so both see the same rows.
+        evaluator = SampledEvaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline.outputs["model"],
+            eval_config=eval_config(config),
+            max_examples=max_examples,
+            seed=EVAL_SAMPLE_SEED,
+        ).with_id(EVALUATOR)
     tflite_nodes = tflite_converter(config, example_gen, trainer)
     # Given the blessing, the Pusher runs every time and records "not pushed" for an
     # unblessed model instead of silently not running. TFX's Pusher, pushing through

@@ -9,6 +9,7 @@ run under ``<pipeline_root>/distributed_jobs``::
     <jobs_dir>/<job id>/job.json      what to train (artifacts, properties, cluster)
     <jobs_dir>/<job id>/taken-<i>     worker i took the job (written once, O_EXCL)
     <jobs_dir>/<job id>/worker-<i>.log  worker i's training output
+    <jobs_dir>/<job id>/finished-<i>  worker i's training process exited cleanly
     <jobs_dir>/<job id>/done          the chief finished (or gave up): job closed
 
 ``python -m pipeline train-worker --index i`` on another host waits for the newest
@@ -407,6 +408,10 @@ class TrainingProcessError(RuntimeError):
     """A training process failed; the message names the reason and its log file."""
 
 
+class WorkerLostError(TrainingProcessError):
+    """A worker vanished from the network mid-training; the message names it."""
+
+
 def task_command(job: Job, index: int) -> list[str]:
     """The command that trains worker ``index``'s part of a job in a fresh process.
 
@@ -440,8 +445,14 @@ def run_task_process(
             training itself has no time limit.
         echo: Called with each output line (e.g. a logger or ``print``).
 
+    Once training runs, the chief (``index`` 0) probes the other workers (see
+    :class:`PeerWatch`): one that stays unreachable for ``join_timeout`` seconds
+    fails the training, as TensorFlow's collectives may otherwise wait for it forever.
+
     Raises:
         WorkerJoinError: If the cluster did not form in time (the process is killed).
+        WorkerLostError: If a worker vanished mid-training (the process is killed, or
+            its collectives failed while the worker was unreachable).
         TrainingProcessError: If the process failed.
     """
     env = dict(os.environ)
@@ -482,7 +493,23 @@ def run_task_process(
                 if join_timeout is not None and waited >= join_timeout:
                     raise WorkerJoinError(_join_failure(job, index, waited))
                 joined.wait(0.5)
+            watch = PeerWatch(job) if index == 0 and job.workers else None
+            while process.poll() is None:
+                if watch is not None and join_timeout is not None:
+                    lost = watch.lost_for(join_timeout)
+                    if lost:
+                        raise WorkerLostError(_lost_failure(job, lost, join_timeout, log_path))
+                try:
+                    process.wait(timeout=PROBE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
             code = process.wait()
+            if code != 0 and watch is not None and join_timeout is not None:
+                # The collectives failed (gRPC UNAVAILABLE, a heartbeat timeout):
+                # say which host went rather than which C++ call noticed.
+                lost = watch.lost_for(0.0)
+                if lost:
+                    raise WorkerLostError(_lost_failure(job, lost, join_timeout, log_path))
         finally:
             if process.poll() is None:
                 # SIGKILL: TensorFlow's preemption notifier catches SIGTERM, and a
@@ -497,6 +524,91 @@ def run_task_process(
             f"Multi-worker training failed in worker {index}'s process (exit code {code}): "
             f"{reason.rstrip('.')}; its full output is in {log_path}"
         )
+    if index != 0:
+        # Tells the chief this worker is gone because it finished, not because it died.
+        (job.path / f"{FINISHED_PREFIX}{index}").write_text(_iso(time.time()) + "\n", "utf-8")
+
+
+# How often the chief probes the other workers once training runs, and how long one
+# TCP connect may take (a vanished host answers nothing; a closed port refuses).
+PROBE_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 3.0
+# ``<job dir>/finished-<i>``: worker i's training process exited cleanly.
+FINISHED_PREFIX = "finished-"
+
+
+def reachable(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> bool:
+    """Whether a worker's gRPC port accepts a TCP connection.
+
+    Args:
+        address: ``host:port`` from ``training.workers``.
+        timeout: Seconds to wait for the connection.
+
+    Returns:
+        False when the host is unreachable, silent or refuses the port.
+    """
+    host, port = parse_worker_address(address)
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class PeerWatch:
+    """The chief's view of the other workers while training runs.
+
+    MultiWorkerMirroredStrategy notices a vanished peer only through its
+    collectives and the coordination service's heartbeats, and then either
+    aborts with a gRPC error or, in a collective already waiting on the peer,
+    hangs. The chief therefore probes each worker's ``host:port`` itself: a worker
+    whose port has not accepted a connection for the timeout, and that did not
+    finish cleanly (``finished-<i>`` in the job), is lost.
+
+    Args:
+        job: The job being trained (its workers are probed, the chief excepted).
+    """
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._silent_since: dict[int, float] = {}
+
+    def lost_for(self, seconds: float) -> dict[int, float]:
+        """Probes every other worker once; returns those silent for ``seconds``.
+
+        Args:
+            seconds: How long a worker must have been unreachable to count as lost
+                (0: unreachable now).
+
+        Returns:
+            Worker index -> seconds it has been unreachable.
+        """
+        now = time.monotonic()
+        lost = {}
+        for index, address in enumerate(self._job.workers[1:], start=1):
+            if (self._job.path / f"{FINISHED_PREFIX}{index}").exists() or reachable(address):
+                self._silent_since.pop(index, None)
+                continue
+            since = self._silent_since.setdefault(index, now)
+            if now - since >= seconds:
+                lost[index] = now - since
+        return lost
+
+
+def _lost_failure(job: Job, lost: Mapping[int, float], timeout: float, log_path: Path) -> str:
+    """One paragraph saying which workers vanished mid-training, and what follows."""
+    names = _worker_names(job, sorted(lost))
+    longest = max(lost.values())
+    return (
+        f"Multi-worker training failed: worker(s) {names} stopped answering mid-training "
+        f"(no connection to their host:port for {longest:.0f} s; the limit is "
+        f"training.join_timeout_seconds = {timeout:.0f} s), so the chief (worker 0, "
+        f"{job.workers[0]}) stopped training: its collectives cannot finish without every "
+        "worker. The host may be down or cut off from the network, or its train-worker "
+        f"killed (its output, if any, is in {job.path}). Nothing was trained; start "
+        "`python -m pipeline train-worker --index <i>` on a reachable host for each worker "
+        f"and run the pipeline again (the chief's output is in {log_path})"
+    )
 
 
 def _worker_names(job: Job, indices: Sequence[int]) -> str:

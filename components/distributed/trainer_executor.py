@@ -61,6 +61,8 @@ class Executor(generic_executor.GenericExecutor):
 
         Raises:
             cluster.WorkerJoinError: If a worker did not join within the timeout.
+            cluster.WorkerLostError: If a worker vanished mid-training (unreachable for
+                the join timeout).
             cluster.TrainingProcessError: If the chief's training process failed.
             RuntimeError: If training wrote no model (as GenericExecutor).
         """

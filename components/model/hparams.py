@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+# A daily retrain beyond this many passes over one day is a mistyped value, not a plan.
+MAX_TRAIN_EPOCHS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +27,11 @@ class Hyperparameters:
         learning_rate: Adam learning rate.
         batch_size: Examples per training and evaluation batch: the global batch,
             which a distribution strategy splits across its replicas.
-        train_steps: Training steps (batches) per run.
+        train_steps: Training steps (batches) per run, at least.
+        train_epochs: Passes over the newest span's train split per run, at least
+            (0: off, ``train_steps`` alone decides). The Trainer trains
+            ``max(train_steps, ceil(train_epochs * rows / batch_size))`` steps, so a
+            big day is seen whole and a small day still gets ``train_steps``.
         eval_steps: Validation steps after training.
         seed: Seeds weight initialisation and input shuffling, so retraining on the
             same data gives the same model (and the same evaluation).
@@ -38,6 +44,7 @@ class Hyperparameters:
     learning_rate: float = 0.001
     batch_size: int = 128
     train_steps: int = 500
+    train_epochs: float = 0.0
     eval_steps: int = 50
     seed: int = 42
 
@@ -63,10 +70,20 @@ class Hyperparameters:
             values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
             if any(u < 1 for u in values["hidden_units"]):
                 raise ValueError("model.hidden_units must be positive integers")
+        if "train_epochs" in values:
+            # YAML's 1 and 1.0 must be one cache key (custom_config) and one value.
+            try:
+                values["train_epochs"] = float(values["train_epochs"])
+            except (TypeError, ValueError):
+                values["train_epochs"] = -1.0  # reported below with the valid range
         hparams = cls(**values)
         for name in ("embedding_dim", "cross_buckets", "batch_size", "train_steps", "eval_steps"):
             if int(getattr(hparams, name)) < 1:
                 raise ValueError(f"model.{name} must be a positive integer")
+        if not 0 <= hparams.train_epochs <= MAX_TRAIN_EPOCHS:
+            raise ValueError(
+                f"model.train_epochs must be a number from 0 (off) to {MAX_TRAIN_EPOCHS}"
+            )
         if hparams.learning_rate <= 0:
             raise ValueError("model.learning_rate must be positive")
         if not 0.0 <= hparams.dropout < 1.0:

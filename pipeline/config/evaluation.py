@@ -25,6 +25,7 @@ from pydantic import (
 from components.model.features import FeatureSpec
 from pipeline.config.fields import (
     FORBID_UNKNOWN,
+    Count,
     Number,
     Text,
     Tolerance,
@@ -280,6 +281,8 @@ class EvaluationSection(BaseModel):
             "a list of entries like {slice: {device: null}, lower_bound: 0.6, max_regression: 0.02}"
         ),
     ] = ()
+    # A seeded sample of the eval split (components/eval_sample.py); null: every row.
+    max_examples: Count | None = None
 
     @field_validator("gate_metric")
     @classmethod
@@ -392,4 +395,5 @@ class EvaluationSection(BaseModel):
             direction=self.resolved_direction,
             upper_bound=self.upper_bound,
             min_improvement=self.min_improvement.typed() if self.min_improvement else None,
+            max_examples=self.max_examples,
         )

@@ -478,6 +478,8 @@ class EvaluationConfig:
             above it is never blessed (None for a higher-is-better one).
         min_improvement: How much better than the baseline the candidate must be
             to bless (None: ``max_regression`` applies instead).
+        max_examples: Evaluate on a seeded sample of at most this many eval rows,
+            the same for candidate and baseline (None: every row).
     """
 
     metrics: tuple[str, ...]
@@ -489,6 +491,7 @@ class EvaluationConfig:
     direction: str = "higher"
     upper_bound: float | None = None
     min_improvement: MinImprovement | None = None
+    max_examples: int | None = None
 
     @property
     def higher_is_better(self) -> bool:

@@ -29,6 +29,10 @@ from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
 # components.data_gate.REPORT_FILE and components.model.warm_start.DECISION_FILE (not
 # imported: those modules import TFX, TFDV and TensorFlow).
 GATE_REPORT_FILE = "data_gate_report.txt"
+# components.eval_sample.SAMPLE_SIZE_PROPERTY and POPULATION_PROPERTY (not imported:
+# that module imports TFX and Beam).
+SAMPLE_SIZE_PROPERTY = "eval_examples"
+POPULATION_PROPERTY = "eval_population"
 WARM_START_FILE = "warm_start.json"
 
 
@@ -85,6 +89,27 @@ class TFLiteExport:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalSample:
+    """The seeded sample the Evaluator judged on (``evaluation.max_examples``).
+
+    Attributes:
+        examples: Eval rows evaluated (candidate and baseline alike).
+        population: Rows in the eval split the sample was drawn from.
+        metric_key: TFMA's name for the gate metric (e.g. ``auc``).
+        standard_error: The candidate's gate metric's standard error (TFMA's
+            jackknife over the sample; None if TFMA recorded none).
+        change_standard_error: The standard error of candidate minus baseline
+            (None without a baseline).
+    """
+
+    examples: int
+    population: int
+    metric_key: str
+    standard_error: float | None = None
+    change_standard_error: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RunSummary:
     """What a pipeline run did.
 
@@ -109,6 +134,7 @@ class RunSummary:
             when the Trainer did not complete.
         model_run_uri: The Trainer's ModelRun (TensorBoard logs), if it completed.
         tflite: The TFLite conversion and its push (None without the converter).
+        eval_sample: The sample the Evaluator judged on (None: every eval row).
     """
 
     pipeline_name: str
@@ -127,6 +153,7 @@ class RunSummary:
     warm_start: str = ""
     model_run_uri: str | None = None
     tflite: TFLiteExport | None = None
+    eval_sample: EvalSample | None = None
 
     def node(self, node_id: str) -> NodeRun:
         """Returns the execution of ``node_id`` in this run.
@@ -237,6 +264,52 @@ class _Evaluation:
     gate: ModelGate | None = None
     baseline_uri: str | None = None
     model_uri: str | None = None
+    sample: EvalSample | None = None
+
+
+def standard_errors(evaluation_uri: str, metric_key: str) -> tuple[float | None, float | None]:
+    """The gate metric's standard errors TFMA wrote on the overall slice.
+
+    Args:
+        evaluation_uri: The Evaluator's ``evaluation`` artifact URI.
+        metric_key: TFMA's name for the gate metric (e.g. ``auc``).
+
+    Returns:
+        ``(candidate's, candidate minus baseline's)``; None where TFMA computed no
+        confidence interval (no sample, or no baseline).
+    """
+    import tensorflow_model_analysis as tfma  # heavy; only needed with a sample
+
+    candidate = change = None
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if tfma.slicer.deserialize_slice_key(slice_metrics.slice_key) != ():
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            key = tfma.metrics.MetricKey.from_proto(kv.key)
+            interval = kv.confidence_interval
+            if key.name != metric_key or not interval.HasField("standard_error"):
+                continue
+            error = interval.standard_error.double_value.value
+            if key.is_diff:
+                change = error
+            elif key.model_name != "baseline":
+                candidate = error
+    return candidate, change
+
+
+def _eval_sample(evaluation: queries.Artifact, gate: ModelGate | None) -> EvalSample | None:
+    """The sample recorded on the ModelEvaluation, with the gate metric's errors."""
+    if SAMPLE_SIZE_PROPERTY not in evaluation.custom_properties:
+        return None
+    metric_key = gate.metric_key if gate is not None else ""
+    candidate, change = standard_errors(evaluation.uri, metric_key) if gate else (None, None)
+    return EvalSample(
+        examples=int(queries.custom(evaluation, SAMPLE_SIZE_PROPERTY) or 0),
+        population=int(queries.custom(evaluation, POPULATION_PROPERTY) or 0),
+        metric_key=metric_key,
+        standard_error=candidate,
+        change_standard_error=change,
+    )
 
 
 def _evaluation(store: mlmd.MetadataStore, evaluator: queries.Execution | None) -> _Evaluation:
@@ -251,12 +324,16 @@ def _evaluation(store: mlmd.MetadataStore, evaluator: queries.Execution | None) 
         gate = model_gate(evaluation.uri, blessed)
     baseline = queries.artifact(store, evaluator, "baseline_model", queries.Event.INPUT)
     model = queries.artifact(store, evaluator, "model", queries.Event.INPUT)
+    sample = None
+    if evaluation is not None and evaluator.last_known_state in queries.DONE:
+        sample = _eval_sample(evaluation, gate)
     return _Evaluation(
         metrics={} if evaluation is None else overall_metrics(evaluation.uri),
         blessed=blessed,
         gate=gate,
         baseline_uri=None if baseline is None else baseline.uri,
         model_uri=None if model is None else model.uri,
+        sample=sample,
     )
 
 
@@ -369,4 +446,5 @@ def summarize_run(
         warm_start=warm_start,
         model_run_uri=model_run_uri,
         tflite=_tflite_export(store, by_node.get(TFLITE_CONVERTER), pushed_model),
+        eval_sample=evaluation.sample,
     )

@@ -7,7 +7,7 @@ files by :mod:`pipeline.ops.summary` and :mod:`pipeline.ops.model_gate`.
 from __future__ import annotations
 
 from pipeline.ops.model_gate import ModelGate, SliceCheck
-from pipeline.ops.summary import RunSummary, TFLiteExport
+from pipeline.ops.summary import EvalSample, RunSummary, TFLiteExport
 
 GATE_SCOPE = "overall slice, eval split of the newest span"
 """Where the Evaluator's gate applies (see ``pipeline.pipeline.eval_config``)."""
@@ -235,6 +235,37 @@ def _spans_and_nodes(summary: RunSummary) -> list[str]:
     return lines
 
 
+def format_sample(sample: EvalSample) -> str:
+    """The sample's size, e.g. ``a seeded sample of 20,000 of 200,000 rows``.
+
+    Args:
+        sample: The evaluation's sample.
+
+    Returns:
+        One phrase.
+    """
+    return f"a seeded sample of {sample.examples:,} of {sample.population:,} rows"
+
+
+def format_standard_errors(sample: EvalSample) -> str:
+    """The gate metric's standard errors on the sample, one line.
+
+    Args:
+        sample: The evaluation's sample.
+
+    Returns:
+        E.g. ``  auc standard error 0.0041 (change vs baseline 0.0012; n = 20,000)``.
+    """
+    error = "n/a" if sample.standard_error is None else f"{sample.standard_error:.4f}"
+    parts = (
+        []
+        if sample.change_standard_error is None
+        else [f"change vs baseline {sample.change_standard_error:.4f}"]
+    )
+    parts.append(f"n = {sample.examples:,}")
+    return f"  {sample.metric_key} standard error {error} ({'; '.join(parts)})"
+
+
 def format_summary(summary: RunSummary) -> str:
     """Renders a run's summary as the table ``python -m pipeline run`` prints.
 
@@ -253,9 +284,13 @@ def format_summary(summary: RunSummary) -> str:
     if summary.model_run_uri:
         lines += [f"TensorBoard: tensorboard --logdir {summary.model_run_uri}", ""]
     if summary.metrics:
-        lines.append("Evaluation (eval split of the newest span, all examples):")
+        sample = summary.eval_sample
+        rows = "all examples" if sample is None else format_sample(sample)
+        lines.append(f"Evaluation (eval split of the newest span, {rows}):")
         for name, value in sorted(summary.metrics.items()):
             lines.append(f"  {name:<32}{value:.4f}")
+        if sample is not None:
+            lines.append(format_standard_errors(sample))
     if summary.model_gate is not None:
         lines.append(format_gate(summary.model_gate, summary.pushed))
     if summary.blessed is not None:

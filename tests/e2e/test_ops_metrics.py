@@ -17,6 +17,7 @@ from pipeline.mlmd import connection as metadata
 from pipeline.views import monitoring
 from tests.support.cli import REPO
 from tests.support.data import Runs, span_of_day, with_rejected_day
+from tests.support.exporter import metrics_exporter
 
 
 def _samples(text: str) -> dict[str, list]:
@@ -133,33 +134,9 @@ def test_metrics_served_over_http_and_as_a_textfile(clicks_runs: Runs, tmp_path:
     )
     assert "tfx_pipeline_served_version" in _samples(textfile.read_text())
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "metrics",
-            *args,
-            "--serve",
-            "--port",
-            "0",
-            "--addr",
-            "127.0.0.1",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline()
-        assert line.startswith("Serving Prometheus metrics on http://127.0.0.1:"), line
-        url = line.split(" on ", 1)[1].strip()
+    with metrics_exporter(clicks_runs.config.data.input_base, root) as (_, url):
         with urllib.request.urlopen(url, timeout=120) as response:
             scraped = _samples(response.read().decode())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     (last,) = scraped["tfx_pipeline_last_run_succeeded"]
     assert last.value == 1.0
     assert scraped["tfx_pipeline_eval_metric"]

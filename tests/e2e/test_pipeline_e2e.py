@@ -173,15 +173,17 @@ def test_metadata_links_pushed_model_back_to_its_training_examples(runs: Runs) -
     assert pushed[0].custom_properties["pushed_destination"].string_value == (
         runs.first.pushed_destination
     )
-    # PushedModel <- Pusher <- Model <- Trainer <- transformed Examples <- Transform
-    # <- Examples <- CsvExampleGen, all through MLMD events.
+    # PushedModel <- Pusher <- Model <- Trainer <- (Transform's graph, and the raw
+    # window Transform analysed) <- Examples <- CsvExampleGen, all through MLMD events.
     (model,) = _inputs(store, pusher, "model")
     trainer = _producer(store, model.id)
     assert trainer == runs.first.node(topology.TRAINER).execution_id
-    transformed = _inputs(store, trainer, "examples")
-    transform = {_producer(store, a.id) for a in transformed}
-    assert transform == {runs.first.node(topology.TRANSFORM).execution_id}
-    raw = _inputs(store, transform.pop(), "examples")
+    (graph,) = _inputs(store, trainer, "transform_graph")
+    transform = runs.first.node(topology.TRANSFORM).execution_id
+    assert _producer(store, graph.id) == transform
+    raw = _inputs(store, trainer, "examples")
+    # Transform analysed exactly the window the Trainer trained on (no materialised copy).
+    assert {a.id for a in _inputs(store, transform, "examples")} == {a.id for a in raw}
     assert {a.custom_properties["span"].int_value for a in raw} == {
         _span(START),
         _span(START + datetime.timedelta(days=1)),

@@ -11,7 +11,6 @@ the receiver names the span, the day and the blocking feature.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from pipeline.devtools.prometheus import (
 from pipeline.devtools.services import free_ports
 from tests.support.cli import REPO
 from tests.support.data import Runs, span_of_day, with_rejected_day
+from tests.support.exporter import metrics_exporter
 from tests.support.receivers import HttpReceiver
 
 SHIPPED_PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
@@ -67,31 +67,11 @@ def test_the_data_gate_alert_reaches_the_webhook_with_span_day_and_feature(
     config, day = with_rejected_day(clicks_runs, tmp_path / "copy")
     span = span_of_day(day)
     [metrics_port] = free_ports(1)
-    exporter = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "metrics",
-            "--data-root",
-            str(config.data.input_base),
-            "--output-root",
-            str(tmp_path / "copy" / "out"),
-            "--serve",
-            "--port",
-            str(metrics_port),
-            "--addr",
-            "127.0.0.1",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert exporter.stdout is not None
-        line = exporter.stdout.readline()
-        assert line.startswith(f"Serving Prometheus metrics on http://127.0.0.1:{metrics_port}")
+    with metrics_exporter(config.data.input_base, tmp_path / "copy" / "out", metrics_port) as (
+        exporter,
+        url,
+    ):
+        assert url.startswith(f"http://127.0.0.1:{metrics_port}")
         with HttpReceiver() as receiver:
             token = tmp_path / "webhook_token"
             token.write_text("local-test-token\n")
@@ -110,9 +90,6 @@ def test_the_data_gate_alert_reaches_the_webhook_with_span_day_and_feature(
                     alerts = _wait_for_gate_alert(receiver, prometheus, exporter)
                     (up,) = prometheus.query('up{job="pipeline"}')
                     assert up["value"][1] == "1"
-    finally:
-        exporter.terminate()
-        exporter.wait(timeout=30)
 
     assert {path for path, _, _ in receiver.requests} == {HOOK_PATH}
     # The shipped receiver's bearer token, read from its file when sending.

@@ -188,3 +188,54 @@ def test_airflow_part_reports_the_steady_day_against_the_local_run() -> None:
     assert target in text
     results["airflow"]["airflow"]["preloaded"]["runs"][-1]["state"] = "failed"
     assert "| <= 1.5x | failed | not met |" in format_results(results)
+
+
+def test_scale_part_reports_the_steady_day_its_targets_and_levers() -> None:
+    results = json.loads((REPO / "docs" / "benchmarks.json").read_text())
+
+    def entry(rows: int, day: str, wall: float, lever: str = "none undone", rss: float = 2000.0):
+        nodes = {"CsvExampleGen": wall / 10, "Transform": wall / 5, "Evaluator": wall / 4}
+        return {
+            "label": f"clicks {rows:,} rows",
+            "kind": day,
+            "day": day,
+            "lever": lever,
+            "rows": rows,
+            "beam": "in_memory",
+            "wall_seconds": wall,
+            "startup_seconds": 12.0,
+            "peak_rss_mib": rss,
+            "returncode": 0,
+            "nodes": [
+                {"node_id": n, "state": "ran", "seconds": s, "start": 0.0} for n, s in nodes.items()
+            ],
+        }
+
+    results["scale"] = [
+        entry(100_000, "first", 120.0),
+        entry(100_000, "steady", 60.0),
+        entry(1_000_000, "first", 400.0),
+        entry(1_000_000, "steady", 250.0, rss=3000.0),
+        entry(1_000_000, "first", 700.0, lever="ExampleGen row by row"),
+        entry(1_000_000, "steady", 380.0, lever="ExampleGen row by row"),
+    ]
+    text = format_results(results)
+    # One row per size: the first run's seconds, then the steady day's breakdown.
+    assert "| 1,000,000 | in_memory | 400.0 | 250.0 | 12.0 | 25.0 | - | 50.0 |" in text
+    assert "| 100,000 | in_memory | 120.0 | 60.0 |" in text
+    # The levers table compares steady days at the largest size.
+    assert "| ExampleGen row by row | 380.0 | +130.0 | 12.0 | 38.0 |" in text
+    assert "| steady-state 1M-row day, whole process | <= 300 s | 250 s | met |" in text
+    assert "| steady-state 1M-row day, peak RSS | <= 4096 MiB | 3000 MiB | met |" in text
+    assert "| steady day: 1M / 100k wall time | <= 10x | 4.2x | met |" in text
+    # 5M: within five times the 1M day and 12 GiB.
+    results["scale"] += [entry(5_000_000, "first", 2000.0), entry(5_000_000, "steady", 1300.0)]
+    results["scale"][-1]["peak_rss_mib"] = 13000.0
+    text = format_results(results)
+    assert "| steady day: 5M / 1M wall time | <= 5x | 5.2x | not met |" in text
+    assert "| steady-state 5M-row day, peak RSS | <= 12288 MiB | 13000 MiB | not met |" in text
+    # A missed 1M target is explained with the steady day's own component times.
+    results["scale"][3]["wall_seconds"] = 400.0
+    text = format_results(results)
+    assert "**The steady-state 1M-row day: 400 s end to end.**" in text
+    assert "and the Evaluator 62 s: the Evaluator alone" in text

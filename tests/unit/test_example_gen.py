@@ -27,7 +27,8 @@ from tests.support.cli import REPO
 from tests.support.config import expect_config_error, write_config
 from tests.support.csv_dialects import hash_split, read_examples, rewrite
 
-CLICKS_DAY = REPO / "data" / "clicks" / "2026-11-01"
+CLICKS = REPO / "data" / "clicks"
+CLICKS_DAY = CLICKS / "2026-11-01"
 Splits = dict[str, collections.Counter[bytes]]
 
 
@@ -52,17 +53,34 @@ def _run(
     return read_examples(examples.uri, splits or ("all",))
 
 
-def test_same_examples_as_tfx_csv_example_gen_on_a_bundled_day(tmp_path: Path) -> None:
+@pytest.mark.parametrize("day", sorted(p.name for p in CLICKS.iterdir()))
+def test_same_examples_and_splits_as_tfx_csv_example_gen_on_the_bundled_days(
+    tmp_path: Path, day: str
+) -> None:
+    assert example_gen.ARROW_READER  # the Arrow reader is the default
     output_config = _output_config(load_config(DEFAULT_CONFIG))
-    pattern = str(CLICKS_DAY / "*.csv")
+    pattern = str(CLICKS / day / "*.csv")
     ours = _run(tmp_path, pattern, output_config=output_config)
     theirs = _run(
         tmp_path, pattern, output_config=output_config, executor=tfx_csv_executor.Executor()
     )
+    # The same Examples in the same split: TFX hashed the same bytes.
     assert ours == theirs
     # The same hash split: 4:1 of the day's rows.
     assert sum(ours["train"].values()) + sum(ours["eval"].values()) == 5000
     assert 800 < sum(ours["eval"].values()) < 1200
+
+
+def test_the_arrow_reader_writes_deterministic_serializations(tmp_path: Path) -> None:
+    # TFX's base executor hashes the bytes it is handed: they must be what it hashes
+    # for its own Examples, SerializeToString(deterministic=True).
+    properties = example_gen.exec_properties(str(CLICKS_DAY), "*.csv")
+    examples = example_gen.write_examples(properties, str(tmp_path / "out"))
+    files = [str(p) for p in Path(examples.uri, "Split-all").iterdir()]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    assert len(records) == 5000
+    for record in records:
+        assert tf.train.Example.FromString(record).SerializeToString(deterministic=True) == record
 
 
 def _tricky_source(directory: Path) -> Path:
@@ -204,3 +222,87 @@ def test_a_bad_delimiter_is_refused(tmp_path: Path, value: object) -> None:
         write_config(tmp_path, set_delimiter),
         "data.delimiter must be one character other than a quote or a line break",
     )
+
+
+# -- Column types and cells: the Arrow reader against TFX's executor ---------------
+
+TYPES_CSV = (
+    "ints,mixed,empty,flags,day,stamp,odd_ints,odd_floats,big,text,sparse_int,sparse_float\n"
+    "1,1,,true,2026-11-01,2026-11-01T10:00:00,+5,nan,9223372036854775807,a,,\n"
+    "-2,2.5,,false,2026-11-02,2026-11-01T11:00:00, 7 ,-inf,1,NA,3,\n"
+    "003,1e3,,TRUE,2026-11-03,2026-11-01 12:00,1_000,1_0.5,9223372036854775808,null,,0.1\n"
+    "4,-.5,,False,2026-11-04,2026-11-01,-0,+1E-2,2,,4,1e39\n"
+)
+
+
+def test_column_types_and_cells_match_tfx_csv_example_gen(tmp_path: Path) -> None:
+    # ColumnTypeInferrer's types over the whole file (int, float, else bytes; an
+    # all-empty column has no type), never Arrow's own bool/date/timestamp/null
+    # inference, and Python's int()/float() for the cells Arrow would not parse alike.
+    source = tmp_path / "types" / "types.csv"
+    source.parent.mkdir()
+    source.write_text(TYPES_CSV)
+    ours = _run(tmp_path, str(source))
+    assert ours == _run(tmp_path, str(source), executor=tfx_csv_executor.Executor())
+    examples = [tf.train.Example.FromString(e) for e in ours["all"]]
+    first = next(e for e in examples if e.features.feature["ints"].int64_list.value == [1])
+    features = first.features.feature
+    assert features["ints"].WhichOneof("kind") == "int64_list"
+    assert features["mixed"].WhichOneof("kind") == "float_list"  # ints mixed with floats
+    assert features["odd_ints"].int64_list.value == [5]  # int(b"+5")
+    assert features["odd_floats"].WhichOneof("kind") == "float_list"
+    for name in ("flags", "day", "stamp", "big", "text"):
+        assert features[name].WhichOneof("kind") == "bytes_list", name
+    # An empty cell: the feature is there with no values of the column's type; in
+    # a column with no value at all, there with no type.
+    assert features["sparse_int"].WhichOneof("kind") == "int64_list"
+    assert list(features["sparse_int"].int64_list.value) == []
+    assert "empty" in features
+    assert features["empty"].WhichOneof("kind") is None
+
+
+def test_the_row_by_row_switch_gives_the_same_examples(
+    tmp_path: Path, comma: tuple[Path, Splits], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, expected = comma
+    monkeypatch.setattr(example_gen, "ARROW_READER", False)
+    assert example_gen.Executor().GetInputSourceToExamplePTransform() is (
+        example_gen.csv_to_example
+    )
+    assert _run(tmp_path, str(source)) == expected
+
+
+@pytest.mark.parametrize("content", [b"", b"a,b\n", b"a,b"], ids=["empty", "header", "no_newline"])
+def test_a_file_without_rows_gives_no_examples_as_tfx(tmp_path: Path, content: bytes) -> None:
+    source = tmp_path / "rows" / "none.csv"
+    source.parent.mkdir()
+    source.write_bytes(content)
+    assert _run(tmp_path, str(source)) == {"all": collections.Counter()}
+    assert _run(tmp_path, str(source), executor=tfx_csv_executor.Executor()) == {
+        "all": collections.Counter()
+    }
+
+
+BAD_ROWS = {
+    "ragged": (b"a,b\n1,2\n3\n", "Expected 2 columns, got 1"),
+    "not_utf8": (b"a,b\n1,\xff\xfe\n", "invalid UTF8 data"),
+    "unclosed_quote": (b'a,b\n1,"2\n3,4\n', "a double quote opens a field that is never closed"),
+    "runaway_field": (
+        b"a,b\n1," + b"x" * (csv.field_size_limit() + 1) + b"\n",
+        "a field is longer than the CSV reader's limit",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_a_file_tfx_cannot_read_fails_naming_the_file(tmp_path: Path, case: str) -> None:
+    content, message = BAD_ROWS[case]
+    source = tmp_path / case / "bad.csv"
+    source.parent.mkdir()
+    source.write_bytes(content)
+    with pytest.raises(Exception) as theirs:  # noqa: PT011 - TFX's errors vary
+        _run(tmp_path, str(source), executor=tfx_csv_executor.Executor())
+    assert theirs.value is not None
+    with pytest.raises(ValueError, match=message) as ours:
+        _run(tmp_path, str(source))
+    assert str(source) in str(ours.value)

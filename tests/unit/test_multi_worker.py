@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -378,6 +379,41 @@ def test_join_failure_message_from_a_worker(tmp_path: Path) -> None:
     assert "Worker 1 (h1:2) could not join" in message
     assert "the chief (worker 0, h0:1)" in message
     assert "61 s" in message
+
+
+# --- a worker lost mid-training ------------------------------------------------------------
+
+
+def test_peer_watch_finds_workers_that_stopped_answering(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    (closed,) = free_ports(1)
+    job = _job(tmp_path, ["127.0.0.1:1", f"127.0.0.1:{port}", f"127.0.0.1:{closed}"])
+    watch = cluster.PeerWatch(job)
+    # Worker 1's port accepts; worker 2's refuses, so it is silent from now on and
+    # lost once it has been silent for the limit.
+    assert watch.lost_for(0.5) == {}
+    time.sleep(0.6)
+    assert watch.lost_for(0.5).keys() == {2}
+    listener.close()
+    assert watch.lost_for(0.0).keys() == {1, 2}
+    assert watch.lost_for(30.0) == {}
+    # A worker whose training process exited cleanly closed its port on purpose.
+    (job.path / f"{cluster.FINISHED_PREFIX}2").write_text("done\n", encoding="utf-8")
+    assert watch.lost_for(0.0).keys() == {1}
+
+
+def test_lost_worker_message_names_the_worker_and_the_timeout(tmp_path: Path) -> None:
+    job = _job(tmp_path, ["10.231.0.1:2222", "10.231.0.2:2222", "10.231.0.3:2222"])
+    message = cluster._lost_failure(job, {2: 121.4}, 120.0, job.log_path(0))
+    assert message.startswith(
+        "Multi-worker training failed: worker(s) 2 (10.231.0.3:2222) stopped answering "
+        "mid-training (no connection to their host:port for 121 s; the limit is "
+        "training.join_timeout_seconds = 120 s), so the chief (worker 0, 10.231.0.1:2222)"
+    )
+    assert f"the chief's output is in {job.log_path(0)}" in message
+    assert "\n" not in message
+    assert issubclass(cluster.WorkerLostError, cluster.TrainingProcessError)
 
 
 # --- python -m pipeline train-worker: errors ------------------------------------------------

@@ -12,9 +12,12 @@ from tfx.dsl.compiler import compiler
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.utils import proto_utils
 
+from components import resolvers
+from components.model import trainer as model_trainer
 from components.model.features import FeatureSpec
 from components.model.hparams import Hyperparameters
 from components.resolvers import (
+    AnalyzerCacheStrategy,
     LatestBlessedOtherModelStrategy,
     PassedSpanWindowStrategy,
     WarmStartModelStrategy,
@@ -31,6 +34,7 @@ IDS = {
     "previous_passed_statistics",
     "DataGate",
     "span_window",
+    "transform_analyzer_cache",
     "Transform",
     "warm_start_model",
     "Trainer",
@@ -75,6 +79,7 @@ def test_components_are_in_dependency_order(pipeline) -> None:
         ("ImportSchemaGen", "ExampleValidator"),
         ("CsvExampleGen", "span_window"),
         ("span_window", "Transform"),
+        ("transform_analyzer_cache", "Transform"),
         ("ImportSchemaGen", "Transform"),
         ("Transform", "Trainer"),
         ("warm_start_model", "Trainer"),
@@ -106,9 +111,21 @@ def test_upstream_edges(components) -> None:
         "previous_passed_statistics",
     }
     # Transform waits for the data gate: blocking anomalies stop training and pushing.
-    assert upstream("Transform") == {"span_window", "ImportSchemaGen", "DataGate"}
+    assert upstream("Transform") == {
+        "span_window",
+        "transform_analyzer_cache",
+        "ImportSchemaGen",
+        "DataGate",
+    }
+    assert upstream("transform_analyzer_cache") == {"CsvExampleGen"}
     assert upstream("warm_start_model") == {"CsvExampleGen"}
-    assert upstream("Trainer") == {"Transform", "ImportSchemaGen", "warm_start_model"}
+    # The Trainer reads the raw window and applies Transform's graph itself.
+    assert upstream("Trainer") == {
+        "span_window",
+        "Transform",
+        "ImportSchemaGen",
+        "warm_start_model",
+    }
     assert upstream("latest_blessed_model") == {"Trainer"}
     assert upstream("Evaluator") == {"CsvExampleGen", "Trainer", "latest_blessed_model"}
     # The converter reads the newest span's raw eval split; the Pusher takes its verdict.
@@ -197,6 +214,48 @@ def test_transform_settings(components, config: PipelineConfig) -> None:
     assert custom["features"] == config.features.to_dict()
     assert FeatureSpec.from_dict(custom["features"]) == config.features
     assert custom["code_version"]
+    # Only the graph (and the analyzer cache): the Trainer transforms the raw window.
+    assert "transformed_examples" not in components["Transform"].outputs
+    assert props["disable_statistics"] in (True, 1)
+
+
+def test_transform_reads_and_writes_the_analyzer_cache(components, config: PipelineConfig) -> None:
+    transform = components["Transform"]
+    cache = components["transform_analyzer_cache"]
+    assert cache.exec_properties["resolver_class"] is AnalyzerCacheStrategy
+    assert transform.inputs["analyzer_cache"] is cache.outputs["analyzer_cache"]
+    assert "updated_analyzer_cache" in transform.outputs
+    # The resolver looks up this pipeline's Transform caches only.
+    ir = compiler.Compiler().compile(topology.create_pipeline(config))
+    (node,) = [n for n in ir.nodes if n.pipeline_node.node_info.id == "transform_analyzer_cache"]
+    (channel,) = [
+        channel
+        for spec in node.pipeline_node.inputs.inputs.values()
+        for channel in spec.channels
+        if channel.artifact_query.type.name == "TransformCache"
+    ]
+    names = {query.name.field_value.string_value for query in channel.context_queries}
+    assert f"{config.pipeline_name}.Transform" in names
+    # The Trainer's examples are the raw window, not transformed_examples.
+    trainer = components["Trainer"]
+    assert trainer.inputs["examples"] is components["span_window"].outputs["examples"]
+    assert _json(trainer.exec_properties["custom_config"])["materialized_examples"] is False
+
+
+def test_levers_can_be_undone_for_the_bench(
+    config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resolvers, "ANALYZER_CACHE", False)
+    monkeypatch.setattr(model_trainer, "MATERIALIZE_TRANSFORMED", True)
+    undone = {c.id: c for c in topology.create_pipeline(config).components}
+    transform, trainer = undone["Transform"], undone["Trainer"]
+    assert "analyzer_cache" not in transform.inputs
+    assert trainer.inputs["examples"] is transform.outputs["transformed_examples"]
+    assert _json(trainer.exec_properties["custom_config"])["materialized_examples"] is True
+    # Same nodes and edges either way (the Airflow DAG is built from nodes.upstream).
+    ir = compiler.Compiler().compile(topology.create_pipeline(config))
+    compiled = {n.pipeline_node.node_info.id: set(n.pipeline_node.upstream_nodes) for n in ir.nodes}
+    assert compiled == {n: set(up) for n, up in nodes.upstream(tflite=True).items()}
 
 
 def test_trainer_settings(components, config: PipelineConfig) -> None:

@@ -1,5 +1,6 @@
 """The resolvers (components.resolvers) on real TFX artifacts: the Evaluator's
-baseline, the warm-start model, the training window and the drift baseline."""
+baseline, the warm-start model, the training window, the drift baseline and
+Transform's analyzer cache."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from tfx.types import standard_artifacts
 from components.data_gate import DataGateReport
 from components.resolvers import (
     BLESSING_KEY,
+    CACHE_KEY,
     CANDIDATE_KEY,
     CURRENT_KEY,
     EXAMPLES_KEY,
     MODEL_KEY,
     REPORTS_KEY,
     STATISTICS_KEY,
+    AnalyzerCacheStrategy,
     LatestBlessedOtherModelStrategy,
     PassedSpanWindowStrategy,
     PreviousPassedStatisticsStrategy,
@@ -279,3 +282,37 @@ def test_no_warm_start_model_before_anything_was_blessed() -> None:
     assert result[MODEL_KEY] == []
     assert result[BLESSING_KEY] == []
     assert _ids(result[CURRENT_KEY]) == [20]
+
+
+# --- Transform's analyzer cache: the newest one recorded before this span arrived.
+
+
+def _cache(artifact_id: int) -> standard_artifacts.TransformCache:
+    cache = standard_artifacts.TransformCache()
+    cache.id = artifact_id
+    return cache
+
+
+def _analyzer_cache(caches, current):
+    input_dict = {CACHE_KEY: caches, CURRENT_KEY: current}
+    return AnalyzerCacheStrategy().resolve_artifacts(None, input_dict)
+
+
+def test_analyzer_cache_is_the_newest_written_before_the_span_arrived() -> None:
+    # Day 2's run wrote cache 12, then day 3's Examples (id 20) arrived and its
+    # first run wrote cache 25: a rerun of day 3 must read 12 again (the same
+    # Transform inputs, a TFX cache hit), never the 25 its own first run wrote.
+    result = _analyzer_cache([_cache(5), _cache(25), _cache(12)], [_examples(20, 3)])
+    assert _ids(result[CACHE_KEY]) == [12]
+    assert _ids(result[CURRENT_KEY]) == [20]
+
+
+def test_a_new_span_reads_the_cache_the_previous_day_wrote() -> None:
+    result = _analyzer_cache([_cache(12), _cache(25)], [_examples(30, 4)])
+    assert _ids(result[CACHE_KEY]) == [25]
+
+
+def test_no_analyzer_cache_on_the_first_run() -> None:
+    assert _analyzer_cache([], [_examples(20, 3)])[CACHE_KEY] == []
+    assert _analyzer_cache([_cache(25)], [_examples(20, 3)])[CACHE_KEY] == []
+    assert _analyzer_cache([_cache(25)], []) == {CACHE_KEY: [], CURRENT_KEY: []}

@@ -8,8 +8,9 @@
 2. **Cached rerun.** Each first run is followed by a rerun with no new data.
 3. **Levers.** Our penguin run with each speed change undone on its own
    (:mod:`pipeline.devtools.bench.variant`).
-4. **Scale.** One generated click day of 10k and 100k rows (and 1M with
-   ``--scale-1m``) through the clicks pipeline.
+4. **Scale.** The clicks pipeline's steady-state day at 10k and 100k rows a day
+   (1M with ``--scale-1m``, 5M with ``--scale-5m``): three days, then the fourth,
+   measured; ``--scale-levers`` adds the largest size with each lever undone.
 5. **Trainer input throughput** (:mod:`pipeline.devtools.bench.throughput`).
 6. **Airflow.** A 5,000-row day's DAG run under a real ``airflow scheduler``
    against the local run of the same day (:mod:`pipeline.devtools.bench.orchestrated`).
@@ -59,6 +60,17 @@ DOCS_JSON = "benchmarks.json"
 # resolution ops import tfx.components).
 FLOOR_MODULE = "tfx.orchestration.local.local_dag_runner"
 
+# The scale part's days: the clicks window (3 spans) plus the day that arrives.
+SCALE_DAYS = 4
+SCALE_START = "2026-01-01"
+# The scale levers table: (row name, lever the variant driver undoes), "none" first.
+SCALE_LEVERS: tuple[tuple[str, str], ...] = (
+    ("none undone", "none"),
+    ("CsvExampleGen row by row (TFX's Python path)", "row_examples"),
+    ("Transform analyses every span (no analyzer cache)", "analyzer_cache"),
+    ("Transform materialises the window", "materialize"),
+)
+
 # The generated day whose Transform output the Trainer input throughput is measured on.
 THROUGHPUT_ROWS = 100_000
 # The results.json keys each part writes (``--keep`` copies them).
@@ -76,6 +88,9 @@ AIRFLOW_ROWS = 5_000
 SCALE_BEAM = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    # Both cores in one process: threads, for the C++ work that drops the GIL (TF
+    # inference in TFMA, Arrow in TFDV).
+    "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
 }
 # Beam arguments of the Beam levers: Beam's defaults spelt out (so TFX builds its
 # sdist), and the reference's own (a worker per core).
@@ -244,27 +259,7 @@ class Bench:
             for number, (name, lever, config) in enumerate(variants):
                 root = self.work / f"lever-{number}-{index}"
                 shutil.rmtree(root, ignore_errors=True)
-                command = [
-                    sys.executable,
-                    "-m",
-                    "pipeline.devtools.bench.variant",
-                    lever,
-                    "--",
-                    "--config",
-                    str(config),
-                    "--data-root",
-                    str(data_root),
-                    "--output-root",
-                    str(root),
-                ]
-                result = measure(
-                    name,
-                    "first",
-                    command,
-                    root / "metadata" / "penguin.sqlite",
-                    self.logs / f"{root.name}.log",
-                    cwd=REPO,
-                )
+                result = self._variant(lever, config, data_root, root, name, "first")
                 _progress(result)
                 self.results.setdefault("levers", []).append(result.to_dict())
 
@@ -284,25 +279,87 @@ class Bench:
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
         return path
 
-    def scale(self, rows: Sequence[int], beam: str) -> None:
-        """Runs the clicks pipeline on one generated day of each size.
+    def scale(self, rows: Sequence[int], beam: str, levers: bool = False) -> None:
+        """Runs the clicks pipeline's steady-state day at each size.
+
+        The daily case: the window (``window_spans: 3`` in ``clicks.yaml``) already
+        holds two days when a new one arrives. So three generated days are run first
+        (that run also validates the two older spans), then a fourth day is added and
+        run: the steady state, what Airflow runs every night. Both runs are recorded
+        (``day``: ``first`` or ``steady``).
 
         Args:
-            rows: Rows in the day, one run per size.
+            rows: Rows per day, one pair of runs per size.
             beam: A :data:`SCALE_BEAM` name.
+            levers: Also run the largest size with each :data:`SCALE_LEVERS` lever
+                undone alone (a pair of runs each).
         """
         config = self._clicks_config(beam)
         for count in rows:
-            data_root = self.work / f"clicks-{count}-data"
-            if not data_root.exists():
-                generate_clicks(data_root, "2026-01-01", days=1, rows=count)
-            root = self.work / f"clicks-{count}-{beam}"
-            shutil.rmtree(root, ignore_errors=True)
-            result = self._ours(config, data_root, root, f"clicks {count} rows", "first")
+            variants = SCALE_LEVERS if levers and count == max(rows) else SCALE_LEVERS[:1]
+            for number, (name, lever) in enumerate(variants):
+                suffix = "" if number == 0 else f"-{lever}"
+                root = self.work / f"clicks-{count}-{beam}{suffix}"
+                for entry in self._steady_state(config, count, root, name, lever):
+                    entry.update(rows=count, beam=beam, lever=name)
+                    self.results.setdefault("scale", []).append(entry)
+
+    def _steady_state(
+        self, config: Path, count: int, root: Path, name: str, lever: str
+    ) -> list[dict[str, Any]]:
+        # Days 1-3 in the data root and day 4 held back until the first run is done.
+        # Every variant gets the same files (the generator is seeded), moved and not
+        # copied, so ExampleGen's input fingerprints (name, size, mtime) stay the same.
+        data_root = self.work / f"clicks-{count}-data"
+        held = self.work / f"clicks-{count}-held"
+        if not data_root.exists():
+            staging = self.work / f"clicks-{count}-staging"
+            shutil.rmtree(staging, ignore_errors=True)
+            generate_clicks(staging, SCALE_START, days=SCALE_DAYS, rows=count)
+            staging.rename(data_root)
+        held.mkdir(parents=True, exist_ok=True)
+        days = sorted(data_root.iterdir())
+        if len(days) == SCALE_DAYS:
+            days[-1].rename(held / days[-1].name)
+        shutil.rmtree(root, ignore_errors=True)
+        entries = []
+        for day in ("first", "steady"):
+            if day == "steady":
+                for newest in held.iterdir():
+                    newest.rename(data_root / newest.name)
+            result = self._variant(lever, config, data_root, root, f"clicks {count:,} rows", day)
             _progress(result)
-            entry = result.to_dict()
-            entry.update(rows=count, beam=beam)
-            self.results.setdefault("scale", []).append(entry)
+            entries.append({**result.to_dict(), "day": day, "lever": name})
+            if result.returncode != 0:
+                break
+        return entries
+
+    def _variant(
+        self, lever: str, config: Path, data_root: Path, root: Path, label: str, kind: str
+    ) -> RunResult:
+        # `python -m pipeline run` through the variant driver (lever "none": as is).
+        name = yaml.safe_load(config.read_text())["pipeline_name"]
+        command = [
+            sys.executable,
+            "-m",
+            "pipeline.devtools.bench.variant",
+            lever,
+            "--",
+            "--config",
+            str(config),
+            "--data-root",
+            str(data_root),
+            "--output-root",
+            str(root),
+        ]
+        return measure(
+            label,
+            kind,
+            command,
+            root / "metadata" / f"{name}.sqlite",
+            self.logs / f"{root.name}-{kind}.log",
+            cwd=REPO,
+        )
 
     def _clicks_config(self, beam: str) -> Path:
         # in_memory is Beam's default: no arguments, so TFX builds no sdist of itself.
@@ -320,7 +377,15 @@ class Bench:
         Args:
             steps: Training steps per measurement.
         """
-        candidates = sorted(self.work.glob("clicks-*-*/metadata/clicks.sqlite"), key=_rows_of)
+        # The as-is runs (a lever variant's folder has a third dash).
+        candidates = sorted(
+            (
+                path
+                for path in self.work.glob("clicks-*-*/metadata/clicks.sqlite")
+                if path.parts[-3].count("-") == 2
+            ),
+            key=_rows_of,
+        )
         candidates = [c for c in candidates if _rows_of(c) == THROUGHPUT_ROWS] or candidates
         metadata = (
             candidates[-1]
@@ -453,7 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scale-rows", default="10000,100000", help="comma-separated rows per generated day"
     )
-    parser.add_argument("--scale-1m", action="store_true", help="add the 1M-row day (minutes)")
+    parser.add_argument("--scale-1m", action="store_true", help="add 1M-row days (minutes)")
+    parser.add_argument("--scale-5m", action="store_true", help="add 5M-row days (an hour)")
+    parser.add_argument(
+        "--scale-levers",
+        action="store_true",
+        help="also run the largest size with each scale lever undone alone",
+    )
     parser.add_argument("--scale-beam", default="in_memory", choices=sorted(SCALE_BEAM))
     parser.add_argument("--throughput-steps", type=int, default=200)
     parser.add_argument(
@@ -491,9 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.levers(args.lever_rounds)
     if "scale" not in args.skip:
         rows = [int(r) for r in args.scale_rows.split(",") if r]
-        if args.scale_1m:
-            rows.append(1_000_000)
-        bench.scale(rows, args.scale_beam)
+        rows += [1_000_000] * args.scale_1m + [5_000_000] * args.scale_5m
+        bench.scale(rows, args.scale_beam, levers=args.scale_levers)
     if "throughput" not in args.skip:
         bench.throughput(args.throughput_steps)
     if "airflow" not in args.skip:

@@ -1,12 +1,14 @@
 """Trainer input throughput: the Trainer's tf.data input against in-memory tensors.
 
 ``python -m pipeline.devtools.bench.throughput --config C --metadata M`` takes the newest
-Transform output recorded in the ML Metadata store ``M`` (the transformed TFRecords
-and the transform graph) and the config's model, and measures examples per second:
+Transform recorded in the ML Metadata store ``M`` (its graph, and what the Trainer
+reads: the transformed TFRecords when Transform materialised them, else the newest
+raw span with the graph applied in tf.data) and the config's model, and measures
+examples per second:
 
-- the input alone: :func:`components.model.training.input_fn`, built exactly as the Trainer
-  builds it (TFX's ``DataAccessor`` over the Examples artifact, parsed with the
-  transformed schema), iterated without a model;
+- the input alone: the Trainer's input function (:func:`components.model.training.input_fn`
+  or ``raw_input_fn``), built exactly as the Trainer builds it (TFX's ``DataAccessor``
+  over the Examples artifact), iterated without a model;
 - training fed by that input (``model.fit``, the Trainer's call);
 - training fed from in-memory tensors: the same batches, already parsed and held in
   memory, so the only cost left is the model's step: the limit on this machine.
@@ -37,15 +39,16 @@ if TYPE_CHECKING:
 Rate = tuple[float, float]
 
 
-def newest_transform(metadata_path: Path, pipeline_name: str) -> tuple[Any, str]:
-    """The newest finished Transform's ``transformed_examples`` and graph URI.
+def newest_transform(metadata_path: Path, pipeline_name: str) -> tuple[Any, str, bool]:
+    """The newest finished Transform's examples for the Trainer, and its graph URI.
 
     Args:
         metadata_path: The SQLite ML Metadata store of a finished run.
         pipeline_name: The pipeline whose Transform to take.
 
     Returns:
-        ``(Examples artifact, transform graph URI)``.
+        ``(Examples artifact, transform graph URI, materialised)``: Transform's
+        ``transformed_examples`` when it wrote them, else its newest raw input span.
 
     Raises:
         LookupError: If no Transform execution finished.
@@ -65,11 +68,19 @@ def newest_transform(metadata_path: Path, pipeline_name: str) -> tuple[Any, str]
         raise LookupError(f"no finished Transform execution in {metadata_path}")
     newest = finished[-1]
     examples = queries.artifact(store, newest, "transformed_examples")
+    materialised = examples is not None
+    if examples is None:
+        window = queries.artifacts(store, newest.id, "examples", queries.Event.INPUT)
+        examples = max(window, key=lambda a: queries.span(a) or 0, default=None)
     graph = queries.artifact(store, newest, "transform_graph")
     if examples is None or graph is None:
-        raise LookupError(f"Transform execution {newest.id} recorded no outputs")
+        raise LookupError(f"Transform execution {newest.id} recorded no examples or graph")
     examples_type = store.get_artifact_types_by_id([examples.type_id])[0]
-    return artifact_utils.deserialize_artifact(examples_type, examples), graph.uri
+    return (
+        artifact_utils.deserialize_artifact(examples_type, examples),
+        graph.uri,
+        materialised,
+    )
 
 
 def trainer_input(config: PipelineConfig, metadata_path: Path) -> tuple[Any, Any, str]:
@@ -81,15 +92,15 @@ def trainer_input(config: PipelineConfig, metadata_path: Path) -> tuple[Any, Any
 
     Returns:
         ``(tf.data dataset of (features, label) batches, TFTransformOutput, the
-        transformed examples' URI)``.
+        examples' URI)``.
     """
     import tensorflow_transform as tft
     from tfx.components.trainer.fn_args_utils import DataAccessor
     from tfx.components.util import tfxio_utils
 
-    from components.model.training import input_fn
+    from components.model.training import input_fn, raw_input_fn
 
-    examples, graph_uri = newest_transform(metadata_path, config.pipeline_name)
+    examples, graph_uri, materialised = newest_transform(metadata_path, config.pipeline_name)
     accessor = DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], []),
@@ -98,7 +109,8 @@ def trainer_input(config: PipelineConfig, metadata_path: Path) -> tuple[Any, Any
     train_files = [os.path.join(examples.uri, "Split-train", "*")]
     tf_transform_output = tft.TFTransformOutput(graph_uri)
     spec, hparams = config.features, config.model
-    dataset = input_fn(
+    build = input_fn if materialised else raw_input_fn
+    dataset = build(
         train_files, accessor, tf_transform_output, spec, hparams.batch_size, hparams.seed
     )
     return dataset, tf_transform_output, str(examples.uri)

@@ -8,6 +8,11 @@ benchmark led to undone, so its effect can be measured against a normal run:
   code did before ``components.tfx_api``;
 - ``autograph``: let AutoGraph convert ``tf_keras`` again;
 - ``transform_stats``: Transform computes its pre- and post-transform statistics;
+- ``row_examples``: CsvExampleGen builds each ``tf.Example`` in Python (TFX's path)
+  instead of reading with Arrow and encoding in C++;
+- ``analyzer_cache``: Transform analyses every span of the window on every run;
+- ``materialize``: Transform writes the transformed window and the Trainer reads it,
+  instead of applying the Transform graph in its input pipeline;
 - ``none``: nothing undone (the baseline, same driver).
 
 Beam-argument levers need no driver: they are config files (see the suite).
@@ -17,7 +22,15 @@ from __future__ import annotations
 
 import sys
 
-LEVERS = ("none", "tfx_v1", "autograph", "transform_stats")
+LEVERS = (
+    "none",
+    "tfx_v1",
+    "autograph",
+    "transform_stats",
+    "row_examples",
+    "analyzer_cache",
+    "materialize",
+)
 
 
 def undo(lever: str) -> None:
@@ -51,6 +64,18 @@ def undo(lever: str) -> None:
             return transform(**{**kwargs, "disable_statistics": False})
 
         tfx.components.Transform = with_statistics
+    elif lever == "row_examples":
+        import components.example_gen
+
+        components.example_gen.ARROW_READER = False
+    elif lever == "analyzer_cache":
+        import components.resolvers
+
+        components.resolvers.ANALYZER_CACHE = False
+    elif lever == "materialize":
+        import components.model.trainer
+
+        components.model.trainer.MATERIALIZE_TRANSFORMED = True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,186 @@
+"""evaluation.max_examples: the key, the eval config it implies, the Evaluator node, the
+seeded sample itself (Beam, in-process), and how the summary reports it
+(tests/e2e/test_eval_sample_e2e.py runs it on a real pipeline)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import apache_beam as beam
+import tensorflow_model_analysis as tfma
+from apache_beam.testing.util import assert_that
+from tfx.components import Evaluator
+
+from components.eval_sample import SampledEvaluator, SampleRecords, sample_rank
+from pipeline import pipeline as topology
+from pipeline.config import load_config
+from pipeline.nodes import EVALUATOR
+from pipeline.ops.summary import EvalSample, NodeRun, RunSummary
+from pipeline.views.summary import format_summary
+from tests.support.config import Raw, expect_config_error, write_config
+
+RECORDS = [f"example-{i}".encode() for i in range(200)]
+
+
+def _with_max_examples(tmp_path: Path, value: object) -> Path:
+    def mutate(raw: Raw) -> None:
+        raw["evaluation"]["max_examples"] = value
+
+    return write_config(tmp_path, mutate)
+
+
+# --- the key --------------------------------------------------------------------------
+
+
+def test_max_examples_defaults_to_every_row(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    assert config.evaluation.max_examples is None
+
+
+def test_max_examples_is_read(tmp_path: Path) -> None:
+    config = load_config(_with_max_examples(tmp_path, 20000))
+    assert config.evaluation.max_examples == 20000
+
+
+def test_max_examples_must_be_a_positive_whole_number(tmp_path: Path) -> None:
+    for bad in (0, 2.5, "all"):
+        expect_config_error(
+            _with_max_examples(tmp_path, bad), "evaluation.max_examples", "a whole number >= 1"
+        )
+
+
+# --- the eval config and the node ------------------------------------------------------
+
+
+def test_no_sample_computes_no_confidence_intervals(tmp_path: Path) -> None:
+    options = topology.eval_config(load_config(write_config(tmp_path))).options
+    assert not options.compute_confidence_intervals.value
+
+
+def test_a_sample_turns_on_tfmas_jackknife_standard_errors(tmp_path: Path) -> None:
+    config = load_config(_with_max_examples(tmp_path, 20000))
+    options = topology.eval_config(config).options
+    assert options.compute_confidence_intervals.value
+    assert options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.JACKKNIFE
+
+
+def _evaluator(config_path: Path) -> object:
+    config = load_config(config_path)
+    pipeline = topology.create_pipeline(config)
+    (node,) = [n for n in pipeline.components if n.id == EVALUATOR]
+    return node
+
+
+def test_the_evaluator_samples_only_when_asked(tmp_path: Path) -> None:
+    plain = _evaluator(write_config(tmp_path))
+    assert type(plain) is Evaluator
+    sampled = _evaluator(_with_max_examples(tmp_path, 1234))
+    assert isinstance(sampled, SampledEvaluator)
+    assert sampled.exec_properties["max_examples"] == 1234
+    assert sampled.exec_properties["sample_seed"] == topology.EVAL_SAMPLE_SEED
+
+
+def test_the_bench_switch_undoes_the_sample(tmp_path: Path, monkeypatch: object) -> None:
+    monkeypatch.setattr(topology, "EVAL_SAMPLING", False)  # type: ignore[attr-defined]
+    assert type(_evaluator(_with_max_examples(tmp_path, 1234))) is Evaluator
+
+
+# --- the sample -------------------------------------------------------------------------
+
+
+def _sample(records: list[bytes], max_examples: int, seed: int) -> list[bytes]:
+    expected = sorted(records, key=lambda record: sample_rank(record, seed))[:max_examples]
+
+    def check(actual: list[bytes]) -> None:
+        assert sorted(actual) == sorted(expected)
+
+    with beam.Pipeline() as pipeline:
+        sample = pipeline | beam.Create(records) | SampleRecords(max_examples, seed)
+        assert_that(sample, check)
+    return expected
+
+
+def test_the_sample_is_the_smallest_keyed_hashes_and_at_most_max_examples() -> None:
+    sample = _sample(RECORDS, 20, seed=18)
+    assert len(sample) == 20 and set(sample) <= set(RECORDS)
+
+
+def test_the_sample_depends_on_the_seed_not_on_the_order() -> None:
+    assert _sample(RECORDS, 20, seed=18) == _sample(list(reversed(RECORDS)), 20, seed=18)
+    assert set(_sample(RECORDS, 20, seed=18)) != set(_sample(RECORDS, 20, seed=19))
+
+
+def test_a_split_smaller_than_max_examples_is_kept_whole() -> None:
+    assert sorted(_sample(RECORDS, 1000, seed=18)) == sorted(RECORDS)
+
+
+def test_the_keyed_hash_does_not_follow_the_records_order() -> None:
+    # A random sample of 0..199 taken by rank has a mean near 100, not near 10.
+    sample = _sample(RECORDS, 50, seed=18)
+    mean = sum(int(record.split(b"-")[1]) for record in sample) / len(sample)
+    assert 60 < mean < 140
+
+
+# --- the summary -------------------------------------------------------------------------
+
+
+def _summary(sample: EvalSample | None) -> RunSummary:
+    return RunSummary(
+        pipeline_name="clicks",
+        run_id="run-1",
+        nodes=(NodeRun("Evaluator", "ran", 5.0, 7),),
+        metrics={"auc": 0.8123},
+        blessed=True,
+        baseline_model_uri=None,
+        pushed=False,
+        pushed_destination=None,
+        model_uri="/out/Trainer/model/21",
+        eval_sample=sample,
+    )
+
+
+def test_summary_reports_the_sample_size_and_standard_errors() -> None:
+    text = format_summary(_summary(EvalSample(20000, 200000, "auc", 0.0041, 0.0012)))
+    assert "a seeded sample of 20,000 of 200,000 rows" in text
+    assert "auc standard error 0.0041 (change vs baseline 0.0012; n = 20,000)" in text
+
+
+def test_summary_without_a_sample_says_all_examples() -> None:
+    text = format_summary(_summary(None))
+    assert "all examples" in text and "standard error" not in text
+
+
+def test_eval_sample_is_frozen() -> None:
+    sample = EvalSample(1, 2, "auc")
+    assert dataclasses.is_dataclass(sample)
+    try:
+        sample.examples = 3  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        return
+    raise AssertionError("EvalSample is mutable")
+
+
+def test_report_page_states_the_sample_and_its_standard_errors() -> None:
+    from pipeline.ops.model_gate import SliceMetrics
+    from pipeline.views import charts, report
+
+    def page(sample: EvalSample | None) -> str:
+        return report.render(
+            report.RunReport(
+                summary=_summary(sample),
+                model_name="clicks",
+                status="succeeded",
+                statistics=None,
+                anomalies=None,
+                distances=(),
+                slices=(SliceMetrics("overall", {"auc": 0.8123}),),
+                baseline={},
+                lineage=charts.svg_lineage([charts.Box("Trainer", "Trainer", "#fff", 0)], []),
+            )
+        )
+
+    sampled = page(EvalSample(20000, 200000, "auc", 0.0041, 0.0012))
+    assert "A seeded sample of 20,000 of 200,000 rows" in sampled
+    assert "auc standard error 0.0041, of the change vs the baseline 0.0012" in sampled
+    assert 'id="eval-sample"' not in page(None)
