@@ -10,9 +10,10 @@ unbiased estimates of the full split's, and AUC (a ratio of U-statistics) a
 consistent one, bias O(1/n). The same seed and the same split give the same rows, so
 a rerun is reproducible, and the candidate and the baseline are judged on the same
 rows: TFX evaluates both in one Evaluator run over this one sample (a paired
-comparison). TFMA's jackknife confidence intervals (set in ``eval_config``) give the
-standard error the run summary reports next to the sample size, recorded on the
-ModelEvaluation artifact (``eval_examples``, ``eval_population``).
+comparison). The run summary reports the gate metric's standard error
+(:mod:`pipeline.ops.standard_errors`: closed form for AUC and binary accuracy, TFMA's
+jackknife otherwise) next to the sample size, recorded on the ModelEvaluation
+artifact (``eval_examples``, ``eval_population``).
 
 Everything else is TFX's own Evaluator executor, unchanged: the sample is written
 under the evaluation's URI, handed to it as the Examples input, and removed after.

@@ -56,6 +56,7 @@ from pipeline.nodes import (
     TRANSFORM,
     WARM_START,
 )
+from pipeline.ops.standard_errors import CLOSED_FORM_METRICS, MEAN_LABEL
 
 PREPROCESSING_FN = "components.model.preprocessing.preprocessing_fn"
 RUN_FN = "components.model.trainer.run_fn"
@@ -199,13 +200,18 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             slicing_specs.append(spec)
     options = tfma.Options()
     if evaluation.max_examples is not None:
-        # A sampled gate reports its uncertainty: TFMA's jackknife standard error
-        # (delete-d over 20 partitions of the sample: 20 merges of the metrics'
-        # accumulators, not 20 inference passes, yet measured at several times the
-        # sampled evaluation's cost). TFMA gates on the unsampled value, so the
-        # thresholds mean what they meant without a sample.
-        options.compute_confidence_intervals.value = True
-        options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
+        # A sampled gate reports its uncertainty (pipeline.ops.standard_errors). AUC
+        # and binary accuracy have closed forms in the mean label and the count;
+        # any other gate metric needs TFMA's jackknife (delete-d over 20 partitions
+        # of the sample: measured at several times the sampled evaluation's cost).
+        # Either way TFMA gates on the point estimate, so the thresholds mean what
+        # they meant without a sample.
+        if evaluation.gate_metric in CLOSED_FORM_METRICS:
+            if MEAN_LABEL[0] not in evaluation.metrics:
+                metrics.append(tfma.MetricConfig(class_name=MEAN_LABEL[0]))
+        else:
+            options.compute_confidence_intervals.value = True
+            options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(signature_name="serving_default", label_key=config.features.label)

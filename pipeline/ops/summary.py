@@ -25,6 +25,7 @@ from pipeline.nodes import (
     execution_order,
 )
 from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
+from pipeline.ops.standard_errors import standard_errors
 
 # components.data_gate.REPORT_FILE and components.model.warm_start.DECISION_FILE (not
 # imported: those modules import TFX, TFDV and TensorFlow).
@@ -96,10 +97,12 @@ class EvalSample:
         examples: Eval rows evaluated (candidate and baseline alike).
         population: Rows in the eval split the sample was drawn from.
         metric_key: TFMA's name for the gate metric (e.g. ``auc``).
-        standard_error: The candidate's gate metric's standard error (TFMA's
-            jackknife over the sample; None if TFMA recorded none).
+        standard_error: The candidate's gate metric's standard error over the
+            sample (None if none could be computed).
         change_standard_error: The standard error of candidate minus baseline
             (None without a baseline).
+        method: How the errors were computed (:mod:`pipeline.ops.standard_errors`).
+        change_is_bound: Whether ``change_standard_error`` is an upper bound.
     """
 
     examples: int
@@ -107,6 +110,8 @@ class EvalSample:
     metric_key: str
     standard_error: float | None = None
     change_standard_error: float | None = None
+    method: str = ""
+    change_is_bound: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,48 +272,21 @@ class _Evaluation:
     sample: EvalSample | None = None
 
 
-def standard_errors(evaluation_uri: str, metric_key: str) -> tuple[float | None, float | None]:
-    """The gate metric's standard errors TFMA wrote on the overall slice.
-
-    Args:
-        evaluation_uri: The Evaluator's ``evaluation`` artifact URI.
-        metric_key: TFMA's name for the gate metric (e.g. ``auc``).
-
-    Returns:
-        ``(candidate's, candidate minus baseline's)``; None where TFMA computed no
-        confidence interval (no sample, or no baseline).
-    """
-    import tensorflow_model_analysis as tfma  # heavy; only needed with a sample
-
-    candidate = change = None
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if tfma.slicer.deserialize_slice_key(slice_metrics.slice_key) != ():
-            continue
-        for kv in slice_metrics.metric_keys_and_values:
-            key = tfma.metrics.MetricKey.from_proto(kv.key)
-            interval = kv.confidence_interval
-            if key.name != metric_key or not interval.HasField("standard_error"):
-                continue
-            error = interval.standard_error.double_value.value
-            if key.is_diff:
-                change = error
-            elif key.model_name != "baseline":
-                candidate = error
-    return candidate, change
-
-
 def _eval_sample(evaluation: queries.Artifact, gate: ModelGate | None) -> EvalSample | None:
     """The sample recorded on the ModelEvaluation, with the gate metric's errors."""
     if SAMPLE_SIZE_PROPERTY not in evaluation.custom_properties:
         return None
     metric_key = gate.metric_key if gate is not None else ""
-    candidate, change = standard_errors(evaluation.uri, metric_key) if gate else (None, None)
+    examples = int(queries.custom(evaluation, SAMPLE_SIZE_PROPERTY) or 0)
+    errors = standard_errors(evaluation.uri, metric_key, examples) if gate else None
     return EvalSample(
-        examples=int(queries.custom(evaluation, SAMPLE_SIZE_PROPERTY) or 0),
+        examples=examples,
         population=int(queries.custom(evaluation, POPULATION_PROPERTY) or 0),
         metric_key=metric_key,
-        standard_error=candidate,
-        change_standard_error=change,
+        standard_error=None if errors is None else errors.candidate,
+        change_standard_error=None if errors is None else errors.change,
+        method="" if errors is None else errors.method,
+        change_is_bound=errors is not None and errors.change_is_bound,
     )
 
 

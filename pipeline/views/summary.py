@@ -244,6 +244,8 @@ def format_sample(sample: EvalSample) -> str:
     Returns:
         One phrase.
     """
+    if sample.examples >= sample.population:
+        return f"all {sample.examples:,} of {sample.population:,} rows"
     return f"a seeded sample of {sample.examples:,} of {sample.population:,} rows"
 
 
@@ -254,14 +256,14 @@ def format_standard_errors(sample: EvalSample) -> str:
         sample: The evaluation's sample.
 
     Returns:
-        E.g. ``  auc standard error 0.0041 (change vs baseline 0.0012; n = 20,000)``.
+        E.g. ``  auc standard error 0.0041 (Hanley-McNeil; change vs baseline
+        ≤ 0.0058; n = 20,000)``; ``≤`` marks an upper bound.
     """
     error = "n/a" if sample.standard_error is None else f"{sample.standard_error:.4f}"
-    parts = (
-        []
-        if sample.change_standard_error is None
-        else [f"change vs baseline {sample.change_standard_error:.4f}"]
-    )
+    parts = [sample.method] if sample.method else []
+    if sample.change_standard_error is not None:
+        relation = "≤ " if sample.change_is_bound else ""
+        parts.append(f"change vs baseline {relation}{sample.change_standard_error:.4f}")
     parts.append(f"n = {sample.examples:,}")
     return f"  {sample.metric_key} standard error {error} ({'; '.join(parts)})"
 

@@ -1,5 +1,5 @@
 """evaluation.max_examples on a real pipeline run: TFMA evaluates the seeded sample,
-and its size and the gate metric's jackknife standard error reach the run summary,
+and its size and the gate metric's closed-form standard error reach the run summary,
 which ``python -m pipeline run`` prints from ML Metadata (one small pipeline run;
 unit tests in tests/unit/test_eval_sample.py)."""
 
@@ -36,8 +36,10 @@ def test_the_gate_runs_on_the_sample_and_the_summary_reports_its_error(tmp_path:
     assert int(match.group(1)) == MAX_EXAMPLES < int(match.group(2).replace(",", ""))
     # TFMA evaluated the sample, not the split: its ExampleCount is the sample's size.
     assert re.search(rf"^  example_count\s+{MAX_EXAMPLES}\.0000$", result.stdout, re.M)
-    # The gate metric's jackknife standard error (the first model: no baseline change).
+    # AUC's Hanley-McNeil standard error (the first model: no baseline change).
     error = re.search(
-        rf"^  auc standard error (\d\.\d{{4}}) \(n = {MAX_EXAMPLES}\)$", result.stdout, re.M
+        rf"^  auc standard error (\d\.\d{{4}}) \(Hanley-McNeil; n = {MAX_EXAMPLES}\)$",
+        result.stdout,
+        re.M,
     )
     assert error and 0 < float(error.group(1)) < 0.2, result.stdout

@@ -33,9 +33,13 @@ def _with_max_examples(tmp_path: Path, value: object) -> Path:
 # --- the key --------------------------------------------------------------------------
 
 
-def test_max_examples_defaults_to_every_row(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path))
+def test_max_examples_null_means_every_row(tmp_path: Path) -> None:
+    config = load_config(_with_max_examples(tmp_path, None))
     assert config.evaluation.max_examples is None
+
+
+def test_clicks_evaluates_a_sample_of_20000_rows(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path)).evaluation.max_examples == 20000
 
 
 def test_max_examples_is_read(tmp_path: Path) -> None:
@@ -53,16 +57,37 @@ def test_max_examples_must_be_a_positive_whole_number(tmp_path: Path) -> None:
 # --- the eval config and the node ------------------------------------------------------
 
 
+def _metric_classes(config: tfma.EvalConfig) -> list[str]:
+    return [m.class_name for spec in config.metrics_specs for m in spec.metrics]
+
+
 def test_no_sample_computes_no_confidence_intervals(tmp_path: Path) -> None:
-    options = topology.eval_config(load_config(write_config(tmp_path))).options
+    options = topology.eval_config(load_config(_with_max_examples(tmp_path, None))).options
     assert not options.compute_confidence_intervals.value
 
 
-def test_a_sample_turns_on_tfmas_jackknife_standard_errors(tmp_path: Path) -> None:
-    config = load_config(_with_max_examples(tmp_path, 20000))
-    options = topology.eval_config(config).options
-    assert options.compute_confidence_intervals.value
-    assert options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.JACKKNIFE
+def test_an_auc_gate_on_a_sample_needs_no_jackknife_only_the_mean_label(tmp_path: Path) -> None:
+    def mutate(raw: Raw) -> None:
+        raw["evaluation"]["metrics"] = ["ExampleCount", "AUC"]
+        raw["evaluation"]["max_examples"] = 20000
+
+    eval_config = topology.eval_config(load_config(write_config(tmp_path, mutate)))
+    assert not eval_config.options.compute_confidence_intervals.value
+    # Hanley-McNeil needs the positives and negatives: the mean label times the count.
+    assert _metric_classes(eval_config) == ["ExampleCount", "AUC", "MeanLabel"]
+
+
+def test_another_gate_metric_on_a_sample_turns_on_tfmas_jackknife(tmp_path: Path) -> None:
+    def mutate(raw: Raw) -> None:
+        raw["evaluation"]["gate_metric"] = "Precision"
+        raw["evaluation"]["slice_thresholds"] = []
+        raw["evaluation"]["max_examples"] = 20000
+
+    eval_config = topology.eval_config(load_config(write_config(tmp_path, mutate)))
+    assert eval_config.options.compute_confidence_intervals.value
+    assert eval_config.options.confidence_intervals.method == (
+        tfma.ConfidenceIntervalOptions.JACKKNIFE
+    )
 
 
 def _evaluator(config_path: Path) -> object:
@@ -73,7 +98,7 @@ def _evaluator(config_path: Path) -> object:
 
 
 def test_the_evaluator_samples_only_when_asked(tmp_path: Path) -> None:
-    plain = _evaluator(write_config(tmp_path))
+    plain = _evaluator(_with_max_examples(tmp_path, None))
     assert type(plain) is Evaluator
     sampled = _evaluator(_with_max_examples(tmp_path, 1234))
     assert isinstance(sampled, SampledEvaluator)
@@ -141,9 +166,22 @@ def _summary(sample: EvalSample | None) -> RunSummary:
 
 
 def test_summary_reports_the_sample_size_and_standard_errors() -> None:
-    text = format_summary(_summary(EvalSample(20000, 200000, "auc", 0.0041, 0.0012)))
+    sample = EvalSample(20000, 200000, "auc", 0.0041, 0.0058, "Hanley-McNeil", True)
+    text = format_summary(_summary(sample))
     assert "a seeded sample of 20,000 of 200,000 rows" in text
-    assert "auc standard error 0.0041 (change vs baseline 0.0012; n = 20,000)" in text
+    assert "auc standard error 0.0041 (Hanley-McNeil; change vs baseline ≤ 0.0058; n = 20,000)" in (
+        text
+    )
+    jackknife = EvalSample(20000, 200000, "precision", 0.0041, 0.0012, "TFMA jackknife")
+    assert "(TFMA jackknife; change vs baseline 0.0012; n = 20,000)" in format_summary(
+        _summary(jackknife)
+    )
+
+
+def test_summary_says_a_split_within_the_sample_size_was_evaluated_whole() -> None:
+    text = format_summary(_summary(EvalSample(1000, 1000, "auc", 0.02, None, "Hanley-McNeil")))
+    assert "eval split of the newest span, all 1,000 of 1,000 rows" in text
+    assert "seeded sample" not in text
 
 
 def test_summary_without_a_sample_says_all_examples() -> None:
@@ -180,7 +218,10 @@ def test_report_page_states_the_sample_and_its_standard_errors() -> None:
             )
         )
 
-    sampled = page(EvalSample(20000, 200000, "auc", 0.0041, 0.0012))
+    sampled = page(EvalSample(20000, 200000, "auc", 0.0041, 0.0058, "Hanley-McNeil", True))
     assert "A seeded sample of 20,000 of 200,000 rows" in sampled
-    assert "auc standard error 0.0041, of the change vs the baseline 0.0012" in sampled
+    assert "auc standard error 0.0041, of the change vs the baseline ≤ 0.0058 (Hanley-McNeil)" in (
+        sampled
+    )
+    assert "All 900 of 900 rows" in page(EvalSample(900, 900, "auc", 0.02))
     assert 'id="eval-sample"' not in page(None)
