@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from pipeline.devtools.bench.measure import run_process
 from pipeline.devtools.bench.page import format_results
 
@@ -239,3 +241,110 @@ def test_scale_part_reports_the_steady_day_its_targets_and_levers() -> None:
     text = format_results(results)
     assert "**The steady-state 1M-row day: 400 s end to end.**" in text
     assert "and the Evaluator 62 s: the Evaluator alone" in text
+
+
+def test_scale_levers_share_the_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fake runs: each records its lever, config and which earlier runs' markers its
+    # output root holds, then leaves its own marker.
+    from pipeline.devtools.bench import suite
+    from pipeline.devtools.bench.measure import RunResult
+
+    monkeypatch.setattr(suite, "generate_clicks", _fake_days)
+    calls: list[tuple[str, str, str, list[str]]] = []
+
+    def fake_variant(
+        self: suite.Bench,
+        lever: str,
+        config: Path,
+        data_root: Path,
+        root: Path,
+        label: str,
+        kind: str,
+        log: str | None = None,
+    ) -> RunResult:
+        seen = sorted(p.name for p in root.glob("*.marker")) if root.exists() else []
+        calls.append((lever, config.name, kind, seen))
+        assert len(list(data_root.iterdir())) == (3 if kind == "first" else 4)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / f"{kind}-{lever}-{config.stem}.marker").write_text("")
+        return RunResult(label, kind, 1.0, 0.5, 100.0, 0, ())
+
+    monkeypatch.setattr(suite.Bench, "_variant", fake_variant)
+    bench = suite.Bench(tmp_path, tmp_path / "anchor")
+    bench.scale([100, 200], "in_memory", levers=True)
+
+    first = "first-none-clicks-in_memory.marker"
+    # The smaller size: a first run and a steady day, as is.
+    assert calls[:2] == [
+        ("none", "clicks-in_memory.yaml", "first", []),
+        ("none", "clicks-in_memory.yaml", "steady", [first]),
+    ]
+    # The largest: one first run, the as-is steady day, then each lever's steady day
+    # from the first run's state (the as-is steady day's marker is gone).
+    big = calls[2:]
+    assert big[:2] == calls[:2]
+    assert [(lever, config) for lever, config, _, _ in big[2:]] == [
+        (lever, "clicks-in_memory.yaml" if beam is None else f"clicks-{beam}.yaml")
+        for _, lever, beam in suite.SCALE_LEVERS[1:]
+    ]
+    assert ("none", "clicks-multi_threading.yaml") in [(c[0], c[1]) for c in big[2:]]
+    assert all(kind == "steady" and seen == [first] for _, _, kind, seen in big[2:])
+    # The as-is root is back, the snapshot and the kept copy gone.
+    root = tmp_path / "work" / "clicks-200-in_memory"
+    assert sorted(p.name for p in root.glob("*.marker")) == [
+        first,
+        "steady-none-clicks-in_memory.marker",
+    ]
+    assert not list((tmp_path / "work").glob("clicks-200-in_memory-*"))
+    # Entries: the lever variants are steady days only, named by their rows.
+    scale = [e for e in bench.results["scale"] if e["rows"] == 200]
+    assert [(e["day"], e["lever"]) for e in scale] == [
+        ("first", "none undone"),
+        ("steady", "none undone"),
+        *[("steady", name) for name, _, _ in suite.SCALE_LEVERS[1:]],
+    ]
+
+
+def _fake_days(out: Path, start: str, days: int, rows: int) -> None:
+    for day in range(days):
+        (out / f"day-{day}").mkdir(parents=True)
+        (out / f"day-{day}" / "clicks.csv").write_text(f"{start},{rows}\n")
+
+
+def test_eval_sample_lever_turns_the_evaluator_sample_off() -> None:
+    import pipeline.pipeline
+    from pipeline.devtools.bench import variant
+
+    assert pipeline.pipeline.EVAL_SAMPLING
+    try:
+        variant.undo("eval_sample")
+        assert pipeline.pipeline.EVAL_SAMPLING is False
+    finally:
+        pipeline.pipeline.EVAL_SAMPLING = True
+
+
+def test_stats_levers_set_statistics_gen_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorflow_data_validation.statistics.stats_options import StatsOptions
+
+    from components.tfx_api import tfx
+    from pipeline import pipeline
+    from pipeline.config import load_config
+    from pipeline.devtools.bench import variant
+
+    monkeypatch.chdir(REPO)
+    config = load_config(REPO / "pipeline" / "configs" / "clicks.yaml")
+    statistics_gen = tfx.components.StatisticsGen
+    try:
+        variant.undo("stats_batch")
+        options_json = pipeline.ingest_nodes(config, None)[1].exec_properties["stats_options_json"]
+        options = StatsOptions.from_json(options_json)
+        assert options.desired_batch_size == variant.STATS_BATCH_SIZE == 8192
+        # The pipeline's own options are kept (the label's categorical schema).
+        assert options.schema is not None
+        assert [f.name for f in options.schema.feature] == [config.features.label]
+        tfx.components.StatisticsGen = statistics_gen
+        variant.undo("stats_sketch")
+        options_json = pipeline.ingest_nodes(config, None)[1].exec_properties["stats_options_json"]
+        assert StatsOptions.from_json(options_json).use_sketch_based_topk_uniques
+    finally:
+        tfx.components.StatisticsGen = statistics_gen

@@ -291,7 +291,8 @@ class Scale:
 
     Attributes:
         table: One row per size: the first run's seconds and the steady day's.
-        levers: The largest size with each lever undone alone (None if not run).
+        levers: The largest size's steady day with each lever undone alone, and the
+            options tried (None if not run).
         steady: Per size (rows), the steady day's run with nothing undone.
         big_nodes: Seconds per node of the 1M-row steady day (empty if none).
     """
@@ -356,7 +357,7 @@ def scale_section(results: dict[str, Any]) -> Scale | None:
             wall, *rest = _scale_cells(entry)
             change = "" if entry is base else f"{entry['wall_seconds'] - base['wall_seconds']:+.1f}"
             lever_rows.append([entry["lever"], wall, change, *rest])
-        head = ["undone", "steady day, s", "change", "start-up", *SCALE_NODES, "peak RSS, MiB"]
+        head = ["lever", "steady day, s", "change", "start-up", *SCALE_NODES, "peak RSS, MiB"]
         levers = Table(head, ["---", *["---:"] * (len(head) - 1)], lever_rows)
     big = steady.get(1_000_000, {"nodes": []})
     big_nodes = {n["node_id"]: n["seconds"] for n in big["nodes"]}

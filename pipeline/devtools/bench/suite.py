@@ -10,7 +10,9 @@
    (:mod:`pipeline.devtools.bench.variant`).
 4. **Scale.** The clicks pipeline's steady-state day at 10k and 100k rows a day
    (1M with ``--scale-1m``, 5M with ``--scale-5m``): three days, then the fourth,
-   measured; ``--scale-levers`` adds the largest size with each lever undone.
+   measured; ``--scale-levers`` adds, for the largest size, the steady day again with
+   each lever undone alone (or each option tried), every one from the same state:
+   the as-is first run's output root, snapshotted and restored in place.
 5. **Trainer input throughput** (:mod:`pipeline.devtools.bench.throughput`).
 6. **Airflow.** A 5,000-row day's DAG run under a real ``airflow scheduler``
    against the local run of the same day (:mod:`pipeline.devtools.bench.orchestrated`).
@@ -63,12 +65,22 @@ FLOOR_MODULE = "tfx.orchestration.local.local_dag_runner"
 # The scale part's days: the clicks window (3 spans) plus the day that arrives.
 SCALE_DAYS = 4
 SCALE_START = "2026-01-01"
-# The scale levers table: (row name, lever the variant driver undoes), "none" first.
-SCALE_LEVERS: tuple[tuple[str, str], ...] = (
-    ("none undone", "none"),
-    ("CsvExampleGen row by row (TFX's Python path)", "row_examples"),
-    ("Transform analyses every span (no analyzer cache)", "analyzer_cache"),
-    ("Transform materialises the window", "materialize"),
+# The scale levers table: (row name, lever the variant driver undoes or option it
+# tries, SCALE_BEAM key or None for the run's own), "none" first. Each row is the
+# largest size's steady day from the same state (the as-is first run's).
+SCALE_LEVERS: tuple[tuple[str, str, str | None], ...] = (
+    ("none undone", "none", None),
+    ("CsvExampleGen row by row (TFX's Python path)", "row_examples", None),
+    ("Transform analyses every span (no analyzer cache)", "analyzer_cache", None),
+    ("Transform materialises the window", "materialize", None),
+    ("Evaluator on every eval row (no evaluation.max_examples sample)", "eval_sample", None),
+    ("Beam multi_threading, 2 workers (both cores)", "none", "multi_threading"),
+    (
+        "StatisticsGen in batches of 8,192 rows (StatsOptions.desired_batch_size)",
+        "stats_batch",
+        None,
+    ),
+    ("StatisticsGen top-k and uniques by sketch (StatsOptions)", "stats_sketch", None),
 )
 
 # The generated day whose Transform output the Trainer input throughput is measured on.
@@ -288,28 +300,34 @@ class Bench:
         run: the steady state, what Airflow runs every night. Both runs are recorded
         (``day``: ``first`` or ``steady``).
 
+        With ``levers``, the largest size's first run is shared: its output root
+        (pipeline root, ML Metadata, serving directory) is copied aside before the
+        as-is steady day, and each :data:`SCALE_LEVERS` variant is only a steady day,
+        run after restoring that copy to the same path (ML Metadata holds absolute
+        artifact URIs). Every lever row is thus the steady day from the same state as
+        the as-is one; the variants get no ``first`` entry. The as-is root is put
+        back at the end.
+
         Args:
             rows: Rows per day, one pair of runs per size.
             beam: A :data:`SCALE_BEAM` name.
-            levers: Also run the largest size with each :data:`SCALE_LEVERS` lever
-                undone alone (a pair of runs each).
+            levers: Also run the largest size's steady day with each
+                :data:`SCALE_LEVERS` lever undone alone (or option tried).
         """
         config = self._clicks_config(beam)
         for count in rows:
-            variants = SCALE_LEVERS if levers and count == max(rows) else SCALE_LEVERS[:1]
-            for number, (name, lever) in enumerate(variants):
-                suffix = "" if number == 0 else f"-{lever}"
-                root = self.work / f"clicks-{count}-{beam}{suffix}"
-                for entry in self._steady_state(config, count, root, name, lever):
-                    entry.update(rows=count, beam=beam, lever=name)
-                    self.results.setdefault("scale", []).append(entry)
+            root = self.work / f"clicks-{count}-{beam}"
+            with_levers = levers and count == max(rows)
+            for entry in self._steady_state(config, count, root, with_levers):
+                entry.update(rows=count, beam=beam)
+                self.results.setdefault("scale", []).append(entry)
 
     def _steady_state(
-        self, config: Path, count: int, root: Path, name: str, lever: str
+        self, config: Path, count: int, root: Path, levers: bool = False
     ) -> list[dict[str, Any]]:
         # Days 1-3 in the data root and day 4 held back until the first run is done.
-        # Every variant gets the same files (the generator is seeded), moved and not
-        # copied, so ExampleGen's input fingerprints (name, size, mtime) stay the same.
+        # The files are moved, never copied, so ExampleGen's input fingerprints
+        # (name, size, mtime) stay the same from run to run.
         data_root = self.work / f"clicks-{count}-data"
         held = self.work / f"clicks-{count}-held"
         if not data_root.exists():
@@ -322,22 +340,60 @@ class Bench:
         if len(days) == SCALE_DAYS:
             days[-1].rename(held / days[-1].name)
         shutil.rmtree(root, ignore_errors=True)
+        label = f"clicks {count:,} rows"
+        as_is_name, as_is_lever, _ = SCALE_LEVERS[0]
         entries = []
-        for day in ("first", "steady"):
-            if day == "steady":
-                for newest in held.iterdir():
-                    newest.rename(data_root / newest.name)
-            result = self._variant(lever, config, data_root, root, f"clicks {count:,} rows", day)
-            _progress(result)
-            entries.append({**result.to_dict(), "day": day, "lever": name})
-            if result.returncode != 0:
-                break
+        first = self._variant(as_is_lever, config, data_root, root, label, "first")
+        _progress(first)
+        entries.append({**first.to_dict(), "day": "first", "lever": as_is_name})
+        if first.returncode != 0:
+            return entries
+        snapshot = root.with_name(f"{root.name}-snapshot-first")
+        if levers:
+            shutil.rmtree(snapshot, ignore_errors=True)
+            shutil.copytree(root, snapshot, symlinks=True)
+        for newest in held.iterdir():
+            newest.rename(data_root / newest.name)
+        steady = self._variant(as_is_lever, config, data_root, root, label, "steady")
+        _progress(steady)
+        entries.append({**steady.to_dict(), "day": "steady", "lever": as_is_name})
+        if not levers:
+            return entries
+        # The as-is root is kept aside (renamed: its URIs point at root, so it is only
+        # usable back there) and put back after the levers. Both side folders have a
+        # third dash, so throughput() never takes them for an as-is run.
+        kept = root.with_name(f"{root.name}-kept-as-is")
+        shutil.rmtree(kept, ignore_errors=True)
+        root.rename(kept)
+        try:
+            for name, lever, beam in SCALE_LEVERS[1:]:
+                shutil.rmtree(root, ignore_errors=True)
+                shutil.copytree(snapshot, root, symlinks=True)
+                variant_config = config if beam is None else self._clicks_config(beam)
+                log = f"{root.name}-steady-{lever if beam is None else beam}"
+                result = self._variant(
+                    lever, variant_config, data_root, root, label, "steady", log=log
+                )
+                _progress(result)
+                entries.append({**result.to_dict(), "day": "steady", "lever": name})
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            kept.rename(root)
+            shutil.rmtree(snapshot, ignore_errors=True)
         return entries
 
     def _variant(
-        self, lever: str, config: Path, data_root: Path, root: Path, label: str, kind: str
+        self,
+        lever: str,
+        config: Path,
+        data_root: Path,
+        root: Path,
+        label: str,
+        kind: str,
+        log: str | None = None,
     ) -> RunResult:
-        # `python -m pipeline run` through the variant driver (lever "none": as is).
+        # `python -m pipeline run` through the variant driver (lever "none": as is);
+        # the log is logs/<log>.log (default <root's name>-<kind>).
         name = yaml.safe_load(config.read_text())["pipeline_name"]
         command = [
             sys.executable,
@@ -357,7 +413,7 @@ class Bench:
             kind,
             command,
             root / "metadata" / f"{name}.sqlite",
-            self.logs / f"{root.name}-{kind}.log",
+            self.logs / f"{log or f'{root.name}-{kind}'}.log",
             cwd=REPO,
         )
 
@@ -523,7 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scale-levers",
         action="store_true",
-        help="also run the largest size with each scale lever undone alone",
+        help="also run the largest size's steady day with each scale lever undone alone"
+        " (or option tried), each from the same first run",
     )
     parser.add_argument("--scale-beam", default="in_memory", choices=sorted(SCALE_BEAM))
     parser.add_argument("--throughput-steps", type=int, default=200)

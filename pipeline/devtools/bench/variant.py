@@ -13,14 +13,28 @@ benchmark led to undone, so its effect can be measured against a normal run:
 - ``analyzer_cache``: Transform analyses every span of the window on every run;
 - ``materialize``: Transform writes the transformed window and the Trainer reads it,
   instead of applying the Transform graph in its input pipeline;
+- ``eval_sample``: the Evaluator evaluates every eval row, not the seeded
+  ``evaluation.max_examples`` sample (``pipeline.pipeline.EVAL_SAMPLING``);
 - ``none``: nothing undone (the baseline, same driver).
+
+Two more are options tried rather than changes undone (the scale levers table):
+
+- ``stats_batch``: StatisticsGen's ``StatsOptions.desired_batch_size`` is
+  :data:`STATS_BATCH_SIZE` (TFDV's default batches are smaller);
+- ``stats_sketch``: StatisticsGen computes top-k and uniques by sketch
+  (``StatsOptions.use_sketch_based_topk_uniques``).
 
 Beam-argument levers need no driver: they are config files (see the suite).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
+from typing import Any
+
+# The rows per Arrow batch StatisticsGen's TFDV run takes under ``stats_batch``.
+STATS_BATCH_SIZE = 8192
 
 LEVERS = (
     "none",
@@ -30,6 +44,9 @@ LEVERS = (
     "row_examples",
     "analyzer_cache",
     "materialize",
+    "eval_sample",
+    "stats_batch",
+    "stats_sketch",
 )
 
 
@@ -76,6 +93,35 @@ def undo(lever: str) -> None:
         import components.model.trainer
 
         components.model.trainer.MATERIALIZE_TRANSFORMED = True
+    elif lever == "eval_sample":
+        import pipeline.pipeline
+
+        pipeline.pipeline.EVAL_SAMPLING = False
+    elif lever in ("stats_batch", "stats_sketch"):
+        _stats_options(
+            {"desired_batch_size": STATS_BATCH_SIZE}
+            if lever == "stats_batch"
+            else {"use_sketch_based_topk_uniques": True}
+        )
+
+
+def _stats_options(changes: dict[str, Any]) -> None:
+    # Every StatisticsGen built from now on gets the pipeline's options (else TFDV's
+    # defaults) with these attributes set.
+    import tensorflow_data_validation as tfdv
+
+    from components.tfx_api import tfx
+
+    statistics_gen = tfx.components.StatisticsGen
+
+    def with_options(**kwargs):  # noqa: ANN003, ANN202 - same signature as StatisticsGen
+        given = kwargs.get("stats_options")
+        options = tfdv.StatsOptions() if given is None else copy.copy(given)
+        for name, value in changes.items():
+            setattr(options, name, value)
+        return statistics_gen(**{**kwargs, "stats_options": options})
+
+    tfx.components.StatisticsGen = with_options
 
 
 def main(argv: list[str] | None = None) -> int:
