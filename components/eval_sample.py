@@ -22,8 +22,10 @@ under the evaluation's URI, handed to it as the Examples input, and removed afte
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -61,6 +63,26 @@ def sample_rank(record: bytes, seed: int) -> int:
     """
     digest = hashlib.blake2b(record, digest_size=8, key=seed.to_bytes(8, "big", signed=True))
     return int.from_bytes(digest.digest(), "big")
+
+
+def sample_records(records: Iterable[bytes], max_examples: int, seed: int) -> list[bytes]:
+    """The same sample as :class:`SampleRecords`, drawn in this process.
+
+    For a reader that is not a Beam pipeline (the TFLite check, which measures on
+    the rows the Evaluator judged): one pass, holding only ``max_examples`` records.
+
+    Args:
+        records: Serialized examples.
+        max_examples: At most this many records are kept.
+        seed: The sample's seed.
+
+    Returns:
+        The records of smallest :func:`sample_rank`, smallest first.
+    """
+    # Ranked by (rank, record), as Top.Smallest orders the pairs, so ties break alike.
+    return heapq.nsmallest(
+        max_examples, records, key=lambda record: (sample_rank(record, seed), record)
+    )
 
 
 class SampleRecords(beam.PTransform):

@@ -4,11 +4,13 @@ The ``TFLiteConverter`` node converts the trained SavedModel's ``serving_raw``
 signature (raw features in, probabilities out, the Transform layer inside) to
 TensorFlow Lite with dynamic-range quantization, then measures the gate metric of
 the float SavedModel and of the TFLite model (``tf.lite.Interpreter``) on the same
-rows: the raw eval split of the newest span. The TFLite file is within bound when
-``|float - tflite| <= max_metric_delta``; the node never fails the run because of
-the delta (or a conversion that does not work): it records the refusal and its
-reason on its ``TFLiteModel`` artifact, and the Pusher leaves ``model.tflite`` out
-of the version it pushes while the float SavedModel is pushed as usual.
+rows: the raw eval split of the newest span, or the Evaluator's seeded sample of it
+(``evaluation.max_examples``), so both nodes judge the same rows. The TFLite file is
+within bound when ``|float - tflite| <= max_metric_delta``; the node never fails
+the run because of the delta (or a conversion that does not work): it records the
+refusal and its reason on its ``TFLiteModel`` artifact, and the Pusher leaves
+``model.tflite`` out of the version it pushes while the float SavedModel is pushed
+as usual.
 
 What conversion needs, in TensorFlow 2.16 (measured, see docs/serving.md):
 
@@ -49,6 +51,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
+from components.eval_sample import sample_records
 from components.model.exporter import RAW_SIGNATURE
 
 TFLITE_FILE = "model.tflite"
@@ -231,6 +234,8 @@ def eval_batches(
     inputs: dict[str, tf.dtypes.DType],
     label_key: str,
     batch_size: int = BATCH_SIZE,
+    max_examples: int = 0,
+    seed: int = 0,
 ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, int]]:
     """Reads raw ``tf.Example`` files as batches of single-valued features.
 
@@ -239,6 +244,9 @@ def eval_batches(
         inputs: Feature name -> dtype (the raw signature's inputs).
         label_key: The label column: integer class ids, or numbers (regression).
         batch_size: Examples per batch.
+        max_examples: Read only the Evaluator's seeded sample of this many rows
+            (``evaluation.max_examples``; 0: every row).
+        seed: The sample's seed (the Evaluator's).
 
     Yields:
         ``(features, labels, skipped)``: numpy arrays of the rows that have exactly
@@ -247,7 +255,13 @@ def eval_batches(
     """
     spec = {name: tf.io.VarLenFeature(dtype) for name, dtype in inputs.items()}
     spec[label_key] = tf.io.VarLenFeature(label_dtype(files, label_key))
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if max_examples:
+        # The rows the Evaluator judged: the same seeded sample, drawn in one pass.
+        records = (record.numpy() for record in dataset)
+        sample = sample_records(records, max_examples, seed)
+        dataset = tf.data.Dataset.from_tensor_slices(tf.constant(sample, dtype=tf.string))
+    dataset = dataset.batch(batch_size)
     for serialized in dataset:
         parsed = {
             name: tf.RaggedTensor.from_sparse(value)
@@ -403,6 +417,8 @@ def convert_and_measure(
     label_key: str,
     metric_name: str,
     max_metric_delta: float,
+    max_examples: int = 0,
+    seed: int = 0,
 ) -> Verdict:
     """Converts the raw signature, writes the file, and measures it against the float model.
 
@@ -416,6 +432,9 @@ def convert_and_measure(
         label_key: The raw label column.
         metric_name: The gate metric's Keras class name.
         max_metric_delta: The largest allowed ``|float - tflite|``.
+        max_examples: Measure on the Evaluator's seeded sample of this many eval
+            rows (0: every row).
+        seed: The sample's seed.
 
     Returns:
         The verdict.
@@ -443,7 +462,7 @@ def convert_and_measure(
         result = measure(
             float_predict,
             tflite_predictor(flatbuffer),
-            eval_batches(eval_files, inputs, label_key),
+            eval_batches(eval_files, inputs, label_key, max_examples=max_examples, seed=seed),
             metric_name,
         )
     except Exception as error:  # noqa: BLE001 - recorded as the refusal's reason
@@ -514,6 +533,8 @@ def TFLiteConverter(  # noqa: N802 - TFX component classes are CamelCase
     label_key: Parameter[str],
     gate_metric: Parameter[str],
     max_metric_delta: Parameter[float] = 0.01,
+    max_examples: Parameter[int] = 0,
+    sample_seed: Parameter[int] = 0,
     code_version: Parameter[str] = "",
 ) -> None:
     """Converts the model's raw signature to TFLite and checks its metric delta.
@@ -525,6 +546,9 @@ def TFLiteConverter(  # noqa: N802 - TFX component classes are CamelCase
         label_key: The raw label column.
         gate_metric: The Evaluator's gate metric (a Keras metric class name).
         max_metric_delta: The largest allowed ``|float - tflite|`` of that metric.
+        max_examples: Measure on the Evaluator's seeded sample of this many eval
+            rows (``evaluation.max_examples``; 0: every row).
+        sample_seed: The Evaluator's sample seed.
         code_version: Part of the cache key, so code changes re-run the node.
     """
     del code_version  # only a cache key
@@ -538,6 +562,8 @@ def TFLiteConverter(  # noqa: N802 - TFX component classes are CamelCase
         label_key,
         gate_metric,
         max_metric_delta,
+        max_examples=max_examples,
+        seed=sample_seed,
     )
     logging.info("TFLite: %s", verdict)
     record(tflite_model, verdict, max_metric_delta)

@@ -222,14 +222,28 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+def eval_sample_size(config: PipelineConfig) -> int | None:
+    """How many eval rows the Evaluator (and the TFLite check) sample.
+
+    Args:
+        config: The pipeline config.
+
+    Returns:
+        ``evaluation.max_examples``, or None for every row (also when the bench's
+        :data:`EVAL_SAMPLING` switch is off).
+    """
+    return config.evaluation.max_examples if EVAL_SAMPLING else None
+
+
 def tflite_converter(
     config: PipelineConfig, example_gen: BaseNode, trainer: BaseNode
 ) -> list[BaseNode]:
     """The TFLite node when ``export.tflite`` is on (else none).
 
     It converts the Trainer's ``serving_raw`` signature and measures the gate metric
-    of the float and TFLite models on the newest span's eval split (the rows the
-    Evaluator judged); the Pusher pushes ``model.tflite`` only when within bound.
+    of the float and TFLite models on the rows the Evaluator judged (the newest
+    span's eval split, or its seeded sample); the Pusher pushes ``model.tflite``
+    only when within bound.
 
     Args:
         config: The pipeline config.
@@ -248,6 +262,8 @@ def tflite_converter(
             label_key=config.features.label,
             gate_metric=config.evaluation.gate_metric,
             max_metric_delta=config.export.tflite_max_metric_delta,
+            max_examples=eval_sample_size(config) or 0,
+            sample_seed=EVAL_SAMPLE_SEED,
             # The converter's own source: the model input already changes with the
             # model code.
             code_version=fingerprint(Path(tflite.__file__).resolve()),
@@ -545,9 +561,9 @@ def release_nodes(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
         **{CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id(BASELINE)
-    max_examples = config.evaluation.max_examples
+    max_examples = eval_sample_size(config)
     evaluator: BaseNode
-    if max_examples is None or not EVAL_SAMPLING:
+    if max_examples is None:
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],

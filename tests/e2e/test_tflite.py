@@ -19,6 +19,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import tflite
+from components.eval_sample import sample_records
 from components.model.exporter import OUTPUT_KEY, RAW_SIGNATURE, SERVING_SIGNATURE
 from components.pusher import TFLITE_PUSHED, TFLITE_REASON, AtomicPusherExecutor
 from pipeline import nodes
@@ -94,6 +95,29 @@ def test_conversion_of_the_trained_model_keeps_its_predictions_and_metric(
     np.testing.assert_allclose(
         tflite.tflite_predictor(flatbuffer)(batch), float_predict(batch), rtol=0, atol=1e-4
     )
+
+
+def test_with_a_sample_the_check_reads_the_rows_the_evaluator_sampled(
+    model_dir: str, eval_files: list[str]
+) -> None:
+    # evaluation.max_examples: the TFLite check measures on the Evaluator's seeded
+    # sample (components.eval_sample), drawn from the same split with the same seed.
+    _, inputs = tflite.float_predictor(model_dir)
+    records = [r.numpy() for r in tf.data.TFRecordDataset(eval_files, compression_type="GZIP")]
+    assert len(records) > 100
+    expected = []
+    for record in sample_records(records, 100, seed=18):
+        feature = tf.train.Example.FromString(record).features.feature
+        expected.append(
+            (feature["device"].bytes_list.value[0], feature["clicked"].int64_list.value[0])
+        )
+    read = []
+    for batch, labels, skipped in tflite.eval_batches(
+        eval_files, inputs, "clicked", batch_size=32, max_examples=100, seed=18
+    ):
+        assert skipped == 0
+        read += list(zip(batch["device"].tolist(), labels.tolist(), strict=True))
+    assert sorted(read) == sorted(expected)
 
 
 def test_without_constant_asset_paths_the_vocabularies_are_never_loaded(model_dir: str) -> None:

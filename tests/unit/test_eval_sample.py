@@ -12,10 +12,10 @@ import tensorflow_model_analysis as tfma
 from apache_beam.testing.util import assert_that
 from tfx.components import Evaluator
 
-from components.eval_sample import SampledEvaluator, SampleRecords, sample_rank
+from components.eval_sample import SampledEvaluator, SampleRecords, sample_rank, sample_records
 from pipeline import pipeline as topology
 from pipeline.config import load_config
-from pipeline.nodes import EVALUATOR
+from pipeline.nodes import EVALUATOR, TFLITE_CONVERTER
 from pipeline.ops.summary import EvalSample, NodeRun, RunSummary
 from pipeline.views.summary import format_summary
 from tests.support.config import Raw, expect_config_error, write_config
@@ -109,6 +109,21 @@ def test_the_evaluator_samples_only_when_asked(tmp_path: Path) -> None:
 def test_the_bench_switch_undoes_the_sample(tmp_path: Path, monkeypatch: object) -> None:
     monkeypatch.setattr(topology, "EVAL_SAMPLING", False)  # type: ignore[attr-defined]
     assert type(_evaluator(_with_max_examples(tmp_path, 1234))) is Evaluator
+    assert _tflite_node(_with_max_examples(tmp_path, 1234)).exec_properties["max_examples"] == 0
+
+
+def _tflite_node(config_path: Path) -> object:
+    pipeline = topology.create_pipeline(load_config(config_path))
+    (node,) = [n for n in pipeline.components if n.id == TFLITE_CONVERTER]
+    return node
+
+
+def test_the_tflite_check_samples_the_evaluators_rows(tmp_path: Path) -> None:
+    node = _tflite_node(_with_max_examples(tmp_path, 1234))
+    assert node.exec_properties["max_examples"] == 1234  # type: ignore[attr-defined]
+    assert node.exec_properties["sample_seed"] == topology.EVAL_SAMPLE_SEED  # type: ignore[attr-defined]
+    every_row = _tflite_node(_with_max_examples(tmp_path, None))
+    assert every_row.exec_properties["max_examples"] == 0  # type: ignore[attr-defined]
 
 
 # --- the sample -------------------------------------------------------------------------
@@ -134,6 +149,12 @@ def test_the_sample_is_the_smallest_keyed_hashes_and_at_most_max_examples() -> N
 def test_the_sample_depends_on_the_seed_not_on_the_order() -> None:
     assert _sample(RECORDS, 20, seed=18) == _sample(list(reversed(RECORDS)), 20, seed=18)
     assert set(_sample(RECORDS, 20, seed=18)) != set(_sample(RECORDS, 20, seed=19))
+
+
+def test_the_in_process_sample_is_the_beam_sample() -> None:
+    # The TFLite check draws its sample without Beam; it must be the Evaluator's rows.
+    assert sorted(sample_records(RECORDS, 50, seed=18)) == sorted(_sample(RECORDS, 50, seed=18))
+    assert sorted(sample_records(RECORDS, 500, seed=18)) == sorted(RECORDS)
 
 
 def test_a_split_smaller_than_max_examples_is_kept_whole() -> None:
