@@ -417,6 +417,27 @@ def run_id_of(store: mlmd.MetadataStore, execution: Execution) -> str | None:
     return None
 
 
+def node_id_of(store: mlmd.MetadataStore, execution: Execution, pipeline_name: str) -> str | None:
+    """Returns the id of the pipeline node an execution belongs to, if any.
+
+    The node id, not the execution type, says which step an execution was: a node
+    may run a subclass of TFX's component (the sampled Evaluator).
+
+    Args:
+        store: The metadata store.
+        execution: The execution.
+        pipeline_name: The pipeline.
+
+    Returns:
+        The node id (e.g. ``Evaluator``), or None.
+    """
+    prefix = f"{pipeline_name}."
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type == NODE_CONTEXT and context.name.startswith(prefix):
+            return context.name[len(prefix) :]
+    return None
+
+
 def execution_type(store: mlmd.MetadataStore, execution: Execution) -> str:
     """Returns an execution's type name (e.g. ``...trainer.component.Trainer``).
 

@@ -25,6 +25,7 @@ from components import serving_config
 from pipeline.config import PipelineConfig
 from pipeline.mlmd import queries, subgraph
 from pipeline.mlmd.queries import Artifact, Event, Execution
+from pipeline.nodes import EVALUATOR
 from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
 
 PUSHED_MODEL = "PushedModel"
@@ -489,7 +490,7 @@ def _evaluation(
     evaluators = [
         e
         for e in queries.executions_with(store, model.id, Event.INPUT, "model")
-        if queries.execution_type(store, e).endswith(".Evaluator")
+        if queries.node_id_of(store, e, config.pipeline_name) == EVALUATOR
         and e.last_known_state in queries.DONE
     ]
     if not evaluators:
