@@ -199,7 +199,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         if spec not in slicing_specs:
             slicing_specs.append(spec)
     options = tfma.Options()
-    if evaluation.max_examples is not None:
+    if eval_sample_size(config) is not None:
         # A sampled gate reports its uncertainty (pipeline.ops.standard_errors). AUC
         # and binary accuracy have closed forms in the mean label and the count;
         # any other gate metric needs TFMA's jackknife (delete-d over 20 partitions

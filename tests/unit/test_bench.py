@@ -240,7 +240,8 @@ def test_scale_part_reports_the_steady_day_its_targets_and_levers() -> None:
     results["scale"][3]["wall_seconds"] = 400.0
     text = format_results(results)
     assert "**The steady-state 1M-row day: 400 s end to end.**" in text
-    assert "and the Evaluator 62 s: the Evaluator alone" in text
+    assert "and the Evaluator 62 s (the `evaluation.max_examples` sample" in text
+    assert "and 12 s of start-up" in text
 
 
 def test_scale_levers_share_the_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
