@@ -26,31 +26,43 @@ The rows are read by one of two paths with the same output (the module switch
   quoted-newline record assembly, ``csv_decoder.ParseCSVLine``,
   ``csv_decoder.ColumnTypeInferrer`` and the cell-to-Feature conversion.
 
-Either way the hash-bucket split and the output format are TFX's base executor's,
-and the driver (span, version, input fingerprint) is CsvExampleGen's
-``FileBasedDriver``.
+The Arrow path also writes the splits itself (:class:`WriteCsvFileSplits`, the module
+switch :data:`DIRECT_WRITE`): TFX's base executor hands every record to Beam one at a
+time, to hash it into a split, reshuffle it and write it, which was four fifths of a
+1M-row day's ExampleGen. Each file's rows are hashed into TFX's splits by TFX's rule
+(:func:`hash_split_indices`), put in a seeded random order and written as gzipped
+TFRecords, one file per input file and split, under TFX's names. The row-by-row
+path keeps TFX's own split and write. Either way the driver (span, version, input
+fingerprint) is CsvExampleGen's ``FileBasedDriver``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import struct_pb2
+from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
+from tfx.components.util import examples_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2, range_config_pb2
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import csv_decoder, example_coder
 
@@ -72,6 +84,14 @@ DELIMITER_KEY = "delimiter"
 HEADER_ENCODING = "utf-8-sig"
 # Separators a one-column header is checked for (a file read with the wrong one).
 LIKELY_DELIMITERS = (",", ";", "\t", "|")
+# TFX's names for a split's records: Split-<name>/data_tfrecord-<shard>-of-<n>.gz.
+RECORDS_PREFIX = "data_tfrecord"
+RECORDS_SUFFIX = ".gz"
+# The seed of each file's row order (with the file's index), so a rerun writes the
+# same bytes.
+SHUFFLE_SEED = 18
+# Rows handed to the TFRecord writer per Arrow-to-Python conversion.
+WRITE_BATCH = 65536
 
 
 def custom_config(delimiter: str) -> example_gen_pb2.CustomConfig:
@@ -474,6 +494,146 @@ def _merge_file_types(
     return arrow_csv.merge_types(list(found))
 
 
+def hash_split_indices(records: Sequence[bytes], buckets: Sequence[int]) -> np.ndarray:
+    """Each record's output split, by TFX's rule for hash-bucket splits.
+
+    TFX's base executor (``_PartitionFn``) takes the SHA-256 of the serialized
+    record as an integer, modulo the total of the splits' hash buckets, and the
+    split whose cumulative bucket bound is the first above it.
+
+    Args:
+        records: Serialized records.
+        buckets: The splits' cumulative hash buckets, e.g. ``[4, 5]`` for 4:1.
+
+    Returns:
+        The index of each record's split in ``buckets``.
+    """
+    total = buckets[-1]
+    hashed = np.fromiter(
+        (int.from_bytes(hashlib.sha256(record).digest(), "big") % total for record in records),
+        dtype=np.int64,
+        count=len(records),
+    )
+    return np.searchsorted(np.asarray(buckets), hashed, side="right")
+
+
+def _write_records(path: str, records: pa.Array) -> None:
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(path, options) as writer:
+        for start in range(0, len(records), WRITE_BATCH):
+            for record in records.slice(start, WRITE_BATCH).to_pylist():
+                writer.write(record)
+
+
+@beam.typehints.with_input_types(str, list[csv_decoder.ColumnType])
+@beam.typehints.with_output_types(tuple[str, int])
+class WriteCsvFileSplits(beam.DoFn):
+    """Encodes one CSV file's rows and writes them into their output splits.
+
+    What TFX's base executor does record by record through Beam (hash split,
+    ``Reshuffle``, ``WriteToTFRecord``), done a block at a time. TFX's reshuffle
+    leaves a split's rows in random order, and the Trainer reads them through a
+    10,000-row shuffle buffer, so a file's rows (often in time order) are written in
+    a random order too: a seeded one, so the same file gives the same bytes. Each
+    split's file is named by the input file's index, so a retried bundle rewrites
+    the same file.
+    """
+
+    def __init__(
+        self,
+        column_names: list[str],
+        delimiter: str,
+        files: list[str],
+        split_uris: list[str],
+        buckets: list[int] | None,
+    ):
+        """Keeps the dialect and where each split goes.
+
+        Args:
+            column_names: The input split's header.
+            delimiter: The field separator.
+            files: The input split's files, in order (a file's index names its output).
+            split_uris: The output splits' directories, in ``buckets`` order.
+            buckets: The splits' cumulative hash buckets; None: one output split
+                holding every row.
+        """
+        self._dialect = arrow_csv.CsvDialect(tuple(column_names), delimiter)
+        self._files = files
+        self._split_uris = split_uris
+        self._buckets = buckets
+        self._encoder: example_coder.RecordBatchToExamplesEncoder | None = None
+
+    def setup(self) -> None:
+        """Creates tfx_bsl's encoder once per worker."""
+        self._encoder = example_coder.RecordBatchToExamplesEncoder()
+
+    def process(
+        self, csv_filepath: str, types: list[csv_decoder.ColumnType]
+    ) -> Iterable[tuple[str, int]]:
+        """Reads, encodes, splits and writes one file.
+
+        Args:
+            csv_filepath: The file's path.
+            types: The input split's column types.
+
+        Yields:
+            ``(split directory, rows written)`` for each output split.
+        """
+        assert self._encoder is not None, "setup() creates the encoder"
+        shares: list[list[pa.Array]] = [[] for _ in self._split_uris]
+        with BlockReader(csv_filepath) as handle:
+            for block in arrow_csv.read_blocks(handle, csv_filepath, self._dialect):
+                records = arrow_csv.encode_block(block, types, self._encoder)
+                if self._buckets is None:
+                    shares[0].append(records)
+                    continue
+                split = hash_split_indices(records.to_pylist(), self._buckets)
+                for index, share in enumerate(shares):
+                    share.append(records.filter(pa.array(split == index)))
+            handle.check_quotes()
+        position = self._files.index(csv_filepath)
+        order = np.random.default_rng([SHUFFLE_SEED, position])
+        name = f"{RECORDS_PREFIX}-{position:05d}-of-{len(self._files):05d}{RECORDS_SUFFIX}"
+        for uri, share in zip(self._split_uris, shares, strict=True):
+            records = pa.concat_arrays(share) if share else pa.array([], pa.large_binary())
+            _write_records(
+                os.path.join(uri, name), records.take(pa.array(order.permutation(len(records))))
+            )
+            yield uri, len(records)
+
+
+def write_csv_splits(
+    pipeline: beam.Pipeline,
+    exec_properties: dict[str, Any],
+    split_pattern: str,
+    split_uris: list[str],
+    buckets: list[int] | None,
+) -> beam.PCollection:
+    """Writes one input split's CSV files into output splits with Arrow.
+
+    Args:
+        pipeline: The Beam pipeline.
+        exec_properties: The ExampleGen's exec properties (``input_base``,
+            ``custom_config`` with the delimiter).
+        split_pattern: The input split's file glob, relative to ``input_base``.
+        split_uris: The output splits' directories (one without ``buckets``).
+        buckets: The output splits' cumulative hash buckets, or None.
+
+    Returns:
+        ``(split directory, rows written)`` per input file and output split.
+    """
+    files, column_names, delimiter = split_files(exec_properties, split_pattern)
+    names = pipeline | f"CreateFilenames[{split_pattern}]" >> beam.Create(files)
+    types = beam.pvalue.AsSingleton(
+        names
+        | f"InferColumnTypes[{split_pattern}]"
+        >> beam.ParDo(InferCsvFileTypes(column_names, delimiter))
+        | f"MergeColumnTypes[{split_pattern}]" >> beam.CombineGlobally(_merge_file_types)
+    )
+    writer = WriteCsvFileSplits(column_names, delimiter, files, split_uris, buckets)
+    return names | f"WriteSplits[{split_pattern}]" >> beam.ParDo(writer, types)
+
+
 # -- The executor -------------------------------------------------------------------
 
 # The lever switch: True reads with Arrow and tfx_bsl's encoder
@@ -481,10 +641,73 @@ def _merge_file_types(
 # (:func:`csv_to_example`), for measuring what the Arrow reader saves. The Examples
 # and splits are the same either way (tests/unit/test_example_gen.py).
 ARROW_READER = True
+# The lever switch for the write: True has the Arrow path write the splits itself
+# (:class:`WriteCsvFileSplits`); False hands its records to TFX's base executor to
+# split and write one by one. The same Examples in the same splits either way.
+DIRECT_WRITE = True
 
 
 class Executor(BaseExampleGenExecutor):
     """CsvExampleGen's executor with a configurable delimiter, BOM stripping and gzip."""
+
+    def Do(  # noqa: N802 (TFX's name)
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Writes the span's splits: with Arrow directly, else as TFX's base executor.
+
+        Args:
+            input_dict: None used (a file-based ExampleGen reads ``input_base``).
+            output_dict: ``examples``: the one Examples artifact.
+            exec_properties: ``input_base``, ``input_config``, ``output_config``,
+                ``custom_config`` (the delimiter), the output formats.
+        """
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        file_format = exec_properties.get(
+            standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
+            example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+        )
+        # A split by a feature's value, or another output format, is TFX's to write.
+        if (
+            not (ARROW_READER and DIRECT_WRITE)
+            or output_config.split_config.partition_feature_name
+            or file_format
+            not in (example_gen_pb2.FILE_FORMAT_UNSPECIFIED, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        ):
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        self._log_startup(input_dict, output_dict, exec_properties)
+        artifacts = output_dict[standard_component_specs.EXAMPLES_KEY]
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        examples = artifact_utils.get_single_instance(artifacts)
+        examples.split_names = artifact_utils.encode_split_names(names)
+        uris = [artifact_utils.get_split_uri(artifacts, name) for name in names]
+        for uri in uris:
+            fileio.makedirs(uri)
+        with self._make_beam_pipeline() as pipeline:
+            if output_config.split_config.splits:
+                # As in TFX: one input split, hashed into the output splits.
+                bounds = [split.hash_buckets for split in output_config.split_config.splits]
+                buckets = [sum(bounds[: i + 1]) for i in range(len(bounds))]
+                write_csv_splits(
+                    pipeline, exec_properties, input_config.splits[0].pattern, uris, buckets
+                )
+            else:
+                for split, uri in zip(input_config.splits, uris, strict=True):
+                    write_csv_splits(pipeline, exec_properties, split.pattern, [uri], None)
+        payload_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload_format:
+            examples_utils.set_payload_format(examples, payload_format)
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         """Returns the PTransform from one input split's CSV files to tf.Examples.

@@ -312,6 +312,18 @@ def _fake_days(out: Path, start: str, days: int, rows: int) -> None:
         (out / f"day-{day}" / "clicks.csv").write_text(f"{start},{rows}\n")
 
 
+def test_beam_write_lever_hands_the_write_back_to_tfx() -> None:
+    import components.example_gen
+    from pipeline.devtools.bench import variant
+
+    try:
+        variant.undo("beam_write")
+        assert components.example_gen.DIRECT_WRITE is False
+        assert components.example_gen.ARROW_READER is True
+    finally:
+        components.example_gen.DIRECT_WRITE = True
+
+
 def test_eval_sample_lever_turns_the_evaluator_sample_off() -> None:
     import pipeline.pipeline
     from pipeline.devtools.bench import variant
@@ -343,9 +355,11 @@ def test_stats_levers_set_statistics_gen_options(monkeypatch: pytest.MonkeyPatch
         # The pipeline's own options are kept (the label's categorical schema).
         assert options.schema is not None
         assert [f.name for f in options.schema.feature] == [config.features.label]
+        assert options.use_sketch_based_topk_uniques
         tfx.components.StatisticsGen = statistics_gen
-        variant.undo("stats_sketch")
+        variant.undo("stats_exact")
         options_json = pipeline.ingest_nodes(config, None)[1].exec_properties["stats_options_json"]
-        assert StatsOptions.from_json(options_json).use_sketch_based_topk_uniques
+        assert not StatsOptions.from_json(options_json).use_sketch_based_topk_uniques
     finally:
         tfx.components.StatisticsGen = statistics_gen
+        pipeline.STATS_SKETCH = True

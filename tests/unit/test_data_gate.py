@@ -326,3 +326,40 @@ def test_the_pipeline_wires_the_label_policy_and_class_counts() -> None:
     assert [(f.name, f.int_domain.is_categorical) for f in options.schema.feature] == [
         ("clicked", True)
     ]
+
+
+def test_sketched_statistics_measure_the_drift_exact_ones_measure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # StatisticsGen sketches top values and distinct counts (pipeline.STATS_SKETCH).
+    # TFDV's Beam path honours that (its in-memory path always sketches), so this
+    # computes statistics as StatisticsGen does, both ways, on two bundled days.
+    from pipeline import pipeline as topology
+
+    sketched = topology.statistics_options(CONFIG)
+    monkeypatch.setattr(topology, "STATS_SKETCH", False)
+    exact = topology.statistics_options(CONFIG)
+    assert sketched.use_sketch_based_topk_uniques and not exact.use_sketch_based_topk_uniques
+    days = sorted((REPO / "data" / "clicks").iterdir())[:2]
+    schema = comparator_schema(SCHEMA, LIMITS, {})
+
+    def measured(options: tfdv.StatsOptions) -> dict[str, tuple[float, int]]:
+        previous, current = (
+            tfdv.generate_statistics_from_csv(str(day / "clicks.csv"), stats_options=options)
+            for day in days
+        )
+        distances = measure_distances(current, schema, previous, None)[1]
+        unique = {
+            f.path.step[0]: f.string_stats.unique
+            for f in current.datasets[0].features
+            if f.HasField("string_stats")
+        }
+        return {d.feature: (d.value, unique.get(d.feature, 0)) for d in distances}
+
+    with_sketch, without = measured(sketched), measured(exact)
+    assert with_sketch.keys() == without.keys() == set(LIMITS)
+    # Every compared string column has a closed domain (at most 1,024 distinct
+    # values), where the sketches are exact: the same distances to the last bit.
+    assert all(distinct <= 1024 for _, distinct in without.values())
+    assert with_sketch == without
+    assert any(distinct > 1 for _, distinct in without.values())

@@ -306,3 +306,62 @@ def test_a_file_tfx_cannot_read_fails_naming_the_file(tmp_path: Path, case: str)
     with pytest.raises(ValueError, match=message) as ours:
         _run(tmp_path, str(source))
     assert str(source) in str(ours.value)
+
+
+def test_hash_split_indices_is_tfx_partition_rule(comma: tuple[Path, Splits]) -> None:
+    from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
+
+    _, expected = comma
+    records = list(expected["all"])
+    config = hash_split(4, 1).split_config
+    theirs = [_PartitionFn(r, 2, [4, 5], config) for r in records]
+    assert example_gen.hash_split_indices(records, [4, 5]).tolist() == theirs
+    assert set(theirs) == {0, 1}
+
+
+def test_each_file_is_written_per_split_in_a_seeded_random_order(tmp_path: Path) -> None:
+    # Two input files (one day cut in two), hashed into train and eval.
+    rows = (CLICKS_DAY / "clicks.csv").read_text().splitlines(keepends=True)
+    day = tmp_path / "day"
+    day.mkdir()
+    (day / "a.csv").write_text("".join(rows[:2001]))
+    (day / "b.csv").write_text(rows[0] + "".join(rows[2001:]))
+    properties = example_gen.exec_properties(str(day), "*.csv", output_config=hash_split(4, 1))
+
+    def written(out: str) -> dict[str, bytes]:
+        example_gen.write_examples(dict(properties), str(tmp_path / out))
+        return {
+            str(p.relative_to(tmp_path / out)): p.read_bytes()
+            for p in sorted((tmp_path / out).glob("Split-*/*"))
+        }
+
+    first = written("first")
+    # TFX's names, one file per input file and split.
+    assert sorted(first) == [
+        f"Split-{split}/data_tfrecord-0000{i}-of-00002.gz"
+        for split in ("eval", "train")
+        for i in (0, 1)
+    ]
+    # A rerun writes the same bytes.
+    assert written("second") == first
+    # Not the file's order (time order, here): TFX reshuffles, and the Trainer's
+    # shuffle buffer is far smaller than a day.
+    ids = [
+        tf.train.Example.FromString(r.numpy()).features.feature["impression_id"].bytes_list.value[0]
+        for r in tf.data.TFRecordDataset(
+            str(tmp_path / "first" / "Split-train" / "data_tfrecord-00000-of-00002.gz"),
+            compression_type="GZIP",
+        )
+    ]
+    assert 1500 < len(ids) < 1700 and ids != sorted(ids)
+
+
+def test_the_write_switch_gives_the_same_examples(
+    tmp_path: Path, comma: tuple[Path, Splits], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, expected = comma
+    output_config = hash_split(4, 1)
+    ours = _run(tmp_path, str(source), output_config=output_config)
+    monkeypatch.setattr(example_gen, "DIRECT_WRITE", False)
+    assert _run(tmp_path, str(source), output_config=output_config) == ours
+    assert ours["train"] + ours["eval"] == expected["all"]

@@ -71,16 +71,17 @@ SCALE_START = "2026-01-01"
 SCALE_LEVERS: tuple[tuple[str, str, str | None], ...] = (
     ("none undone", "none", None),
     ("CsvExampleGen row by row (TFX's Python path)", "row_examples", None),
+    ("CsvExampleGen splits and writes record by record (TFX's Beam path)", "beam_write", None),
     ("Transform analyses every span (no analyzer cache)", "analyzer_cache", None),
     ("Transform materialises the window", "materialize", None),
     ("Evaluator on every eval row (no evaluation.max_examples sample)", "eval_sample", None),
+    ("StatisticsGen top values and distinct counts exact (no sketch)", "stats_exact", None),
     ("Beam multi_threading, 2 workers (both cores)", "none", "multi_threading"),
     (
         "StatisticsGen in batches of 8,192 rows (StatsOptions.desired_batch_size)",
         "stats_batch",
         None,
     ),
-    ("StatisticsGen top-k and uniques by sketch (StatsOptions)", "stats_sketch", None),
 )
 
 # The generated day whose Transform output the Trainer input throughput is measured on.

@@ -10,19 +10,22 @@ benchmark led to undone, so its effect can be measured against a normal run:
 - ``transform_stats``: Transform computes its pre- and post-transform statistics;
 - ``row_examples``: CsvExampleGen builds each ``tf.Example`` in Python (TFX's path)
   instead of reading with Arrow and encoding in C++;
+- ``beam_write``: TFX's base executor splits and writes the Arrow path's records
+  one at a time through Beam, not a file's rows at once
+  (``components.example_gen.DIRECT_WRITE``);
 - ``analyzer_cache``: Transform analyses every span of the window on every run;
 - ``materialize``: Transform writes the transformed window and the Trainer reads it,
   instead of applying the Transform graph in its input pipeline;
 - ``eval_sample``: the Evaluator evaluates every eval row, not the seeded
   ``evaluation.max_examples`` sample (``pipeline.pipeline.EVAL_SAMPLING``);
+- ``stats_exact``: StatisticsGen groups every value for top values and distinct
+  counts instead of sketching them (``pipeline.pipeline.STATS_SKETCH``);
 - ``none``: nothing undone (the baseline, same driver).
 
-Two more are options tried rather than changes undone (the scale levers table):
+One more is an option tried rather than a change undone (the scale levers table):
 
 - ``stats_batch``: StatisticsGen's ``StatsOptions.desired_batch_size`` is
-  :data:`STATS_BATCH_SIZE` (TFDV's default batches are smaller);
-- ``stats_sketch``: StatisticsGen computes top-k and uniques by sketch
-  (``StatsOptions.use_sketch_based_topk_uniques``).
+  :data:`STATS_BATCH_SIZE` (TFDV's default batches are smaller).
 
 Beam-argument levers need no driver: they are config files (see the suite).
 """
@@ -42,11 +45,12 @@ LEVERS = (
     "autograph",
     "transform_stats",
     "row_examples",
+    "beam_write",
     "analyzer_cache",
     "materialize",
     "eval_sample",
+    "stats_exact",
     "stats_batch",
-    "stats_sketch",
 )
 
 
@@ -85,6 +89,10 @@ def undo(lever: str) -> None:
         import components.example_gen
 
         components.example_gen.ARROW_READER = False
+    elif lever == "beam_write":
+        import components.example_gen
+
+        components.example_gen.DIRECT_WRITE = False
     elif lever == "analyzer_cache":
         import components.resolvers
 
@@ -97,12 +105,12 @@ def undo(lever: str) -> None:
         import pipeline.pipeline
 
         pipeline.pipeline.EVAL_SAMPLING = False
-    elif lever in ("stats_batch", "stats_sketch"):
-        _stats_options(
-            {"desired_batch_size": STATS_BATCH_SIZE}
-            if lever == "stats_batch"
-            else {"use_sketch_based_topk_uniques": True}
-        )
+    elif lever == "stats_exact":
+        import pipeline.pipeline
+
+        pipeline.pipeline.STATS_SKETCH = False
+    elif lever == "stats_batch":
+        _stats_options({"desired_batch_size": STATS_BATCH_SIZE})
 
 
 def _stats_options(changes: dict[str, Any]) -> None:
