@@ -48,7 +48,7 @@ from typing import Any, BinaryIO
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import struct_pb2
