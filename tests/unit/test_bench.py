@@ -236,6 +236,8 @@ def test_scale_part_reports_the_steady_day_its_targets_and_levers() -> None:
     text = format_results(results)
     assert "| steady day: 5M / 1M wall time | <= 5x | 5.2x | not met |" in text
     assert "| steady-state 5M-row day, peak RSS | <= 12288 MiB | 13000 MiB | not met |" in text
+    # The 5M day measured without levers leaves the 1M day's levers table in place.
+    assert "| ExampleGen row by row | 380.0 | +130.0 | 12.0 | 38.0 |" in text
     # A missed 1M target is explained with the steady day's own component times.
     results["scale"][3]["wall_seconds"] = 400.0
     text = format_results(results)
@@ -304,6 +306,48 @@ def test_scale_levers_share_the_first_run(tmp_path: Path, monkeypatch: pytest.Mo
         ("steady", "none undone"),
         *[("steady", name) for name, _, _ in suite.SCALE_LEVERS[1:]],
     ]
+
+
+def test_keep_takes_skipped_parts_and_unmeasured_sizes_with_their_runs(tmp_path: Path) -> None:
+    from pipeline.devtools.bench import suite
+
+    earlier = json.loads((REPO / "docs" / "benchmarks.json").read_text())
+    earlier.update(
+        started="B0",
+        finished="B1",
+        # The earlier run had itself kept the penguin parts from run A.
+        kept={"parts": ["penguin", "levers", "throughput", "airflow"], "run": "A0 to A1"},
+        scale=[
+            {"rows": 100_000, "day": "steady", "lever": "none undone"},
+            {"rows": 1_000_000, "day": "steady", "lever": "none undone"},
+            {"rows": 5_000_000, "day": "steady", "lever": "none undone"},
+        ],
+    )
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    bench = suite.Bench(tmp_path / "out", tmp_path / "anchor")
+    bench.keep(path, ["penguin", "levers", "throughput", "airflow"], [5_000_000])
+
+    assert bench.results["penguin"] == earlier["penguin"]
+    # The 5M day is measured now: only the other sizes are kept, each with its run.
+    assert [(e["rows"], e["run"]) for e in bench.results["scale"]] == [
+        (100_000, "B0 to B1"),
+        (1_000_000, "B0 to B1"),
+    ]
+    assert bench.results["kept"] == [
+        {"parts": ["penguin", "levers", "throughput", "airflow"], "run": "A0 to A1"},
+        {"parts": ["scale (100,000, 1,000,000 rows a day)"], "run": "B0 to B1"},
+    ]
+    # Kept again later, the sizes still name the run that measured them.
+    bench.results.update(started="C0", finished="C1")
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(bench.results))
+    later = suite.Bench(tmp_path / "out2", tmp_path / "anchor")
+    later.keep(again, ["penguin", "levers", "throughput", "airflow"], [])
+    assert later.results["kept"][1] == {
+        "parts": ["scale (100,000, 1,000,000 rows a day)"],
+        "run": "B0 to B1",
+    }
 
 
 def _fake_days(out: Path, start: str, days: int, rows: int) -> None:

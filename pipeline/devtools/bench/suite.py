@@ -492,21 +492,47 @@ class Bench:
 
         self.results["airflow"] = measure_airflow(self.work / "airflow", self.logs, rows)
 
-    def keep(self, earlier_json: Path, skipped: Sequence[str]) -> None:
+    def keep(
+        self, earlier_json: Path, skipped: Sequence[str], scale_rows: Sequence[int] = ()
+    ) -> None:
         """Takes the skipped parts' results from an earlier run's ``results.json``.
 
         Args:
             earlier_json: The earlier results (e.g. ``docs/benchmarks.json``).
             skipped: The parts not measured now (:data:`PART_KEYS` names).
+            scale_rows: The day sizes the scale part measures now (when not
+                skipped): the earlier scale runs of the other sizes are kept, so
+                one size (the 5M-row day, an hour) can be measured alone.
         """
         earlier = json.loads(earlier_json.read_text())
-        kept = [part for part in skipped if any(key in earlier for key in PART_KEYS[part])]
-        for part in kept:
+        run = f"{earlier.get('started', '?')} to {earlier.get('finished', '?')}"
+        # A part the earlier run had itself kept was measured in that earlier run.
+        earlier_kept = earlier.get("kept") or []
+        if isinstance(earlier_kept, dict):
+            earlier_kept = [earlier_kept]
+        by_run: dict[str, list[str]] = {}
+        for part in skipped:
+            if not any(key in earlier for key in PART_KEYS[part]):
+                continue
             self.results.update({key: earlier[key] for key in PART_KEYS[part] if key in earlier})
-        self.results["kept"] = {
-            "parts": kept,
-            "run": f"{earlier.get('started', '?')} to {earlier.get('finished', '?')}",
-        }
+            source = next((k["run"] for k in earlier_kept if part in k["parts"]), run)
+            by_run.setdefault(source, []).append(part)
+        if "scale" not in skipped:
+            # Each kept scale run carries the run it was measured in.
+            others = [
+                {**entry, "run": entry.get("run", run)}
+                for entry in earlier.get("scale", [])
+                if entry.get("rows") not in scale_rows
+            ]
+            if others:
+                self.results["scale"] = others
+            sizes_by_run: dict[str, set[int]] = {}
+            for entry in others:
+                sizes_by_run.setdefault(entry["run"], set()).add(entry["rows"])
+            for source, sizes in sizes_by_run.items():
+                names = ", ".join(f"{rows:,}" for rows in sorted(sizes))
+                by_run.setdefault(source, []).append(f"scale ({names} rows a day)")
+        self.results["kept"] = [{"parts": parts, "run": src} for src, parts in by_run.items()]
 
     def write(self, docs: Path | None) -> Path:
         """Writes results.json and results.md (and copies them to ``docs``).
@@ -607,8 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     anchor = Path(args.anchor)
     bench = Bench(Path(args.out).resolve(), anchor)
+    rows = [int(r) for r in args.scale_rows.split(",") if r]
+    rows += [1_000_000] * args.scale_1m + [5_000_000] * args.scale_5m
     if args.keep:
-        bench.keep(Path(args.keep), args.skip)
+        bench.keep(Path(args.keep), args.skip, rows)
     if "penguin" not in args.skip or "levers" not in args.skip:
         if not (anchor / "data" / "labelled" / PENGUIN_CSV).is_file():
             parser.error(
@@ -619,8 +647,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "levers" not in args.skip:
         bench.levers(args.lever_rounds)
     if "scale" not in args.skip:
-        rows = [int(r) for r in args.scale_rows.split(",") if r]
-        rows += [1_000_000] * args.scale_1m + [5_000_000] * args.scale_5m
         bench.scale(rows, args.scale_beam, levers=args.scale_levers)
     if "throughput" not in args.skip:
         bench.throughput(args.throughput_steps)
