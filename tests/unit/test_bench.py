@@ -238,6 +238,7 @@ def test_scale_part_reports_the_steady_day_its_targets_and_levers() -> None:
     assert "| steady-state 5M-row day, peak RSS | <= 12288 MiB | 13000 MiB | not met |" in text
     # The 5M day measured without levers leaves the 1M day's levers table in place.
     assert "| ExampleGen row by row | 380.0 | +130.0 | 12.0 | 38.0 |" in text
+    assert "and the options tried, on the 1,000,000-row day:" in text
     # A missed 1M target is explained with the steady day's own component times.
     results["scale"][3]["wall_seconds"] = 400.0
     text = format_results(results)

@@ -291,14 +291,16 @@ class Scale:
 
     Attributes:
         table: One row per size: the first run's seconds and the steady day's.
-        levers: The largest size's steady day with each lever undone alone, and the
-            options tried (None if not run).
+        levers: The steady day with each lever undone alone, and the options tried,
+            at the size the levers ran at (None if not run).
+        levers_rows: That size (None if the levers were not run).
         steady: Per size (rows), the steady day's run with nothing undone.
         big_nodes: Seconds per node of the 1M-row steady day (empty if none).
     """
 
     table: Table
     levers: Table | None
+    levers_rows: int | None
     steady: dict[int, dict[str, Any]]
     big_nodes: dict[str, float]
 
@@ -364,7 +366,7 @@ def scale_section(results: dict[str, Any]) -> Scale | None:
         levers = Table(head, ["---", *["---:"] * (len(head) - 1)], lever_rows)
     big = steady.get(1_000_000, {"nodes": []})
     big_nodes = {n["node_id"]: n["seconds"] for n in big["nodes"]}
-    return Scale(table, levers, steady, big_nodes)
+    return Scale(table, levers, biggest if levers else None, steady, big_nodes)
 
 
 def scale_targets(section: Scale) -> list[Target]:
