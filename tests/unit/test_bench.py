@@ -349,6 +349,15 @@ def test_keep_takes_skipped_parts_and_unmeasured_sizes_with_their_runs(tmp_path:
         "parts": ["scale (100,000, 1,000,000 rows a day)"],
         "run": "B0 to B1",
     }
+    # The scale part skipped: every size is kept, each with the run that measured it.
+    bench.results["scale"].append({"rows": 5_000_000, "day": "steady", "lever": "none undone"})
+    again.write_text(json.dumps(bench.results))
+    skipped = suite.Bench(tmp_path / "out3", tmp_path / "anchor")
+    skipped.keep(again, ["penguin", "levers", "throughput", "airflow", "scale"], [])
+    assert skipped.results["kept"][1:] == [
+        {"parts": ["scale (100,000, 1,000,000 rows a day)"], "run": "B0 to B1"},
+        {"parts": ["scale (5,000,000 rows a day)"], "run": "C0 to C1"},
+    ]
 
 
 def _fake_days(out: Path, start: str, days: int, rows: int) -> None:

@@ -512,26 +512,27 @@ class Bench:
             earlier_kept = [earlier_kept]
         by_run: dict[str, list[str]] = {}
         for part in skipped:
-            if not any(key in earlier for key in PART_KEYS[part]):
+            if part == "scale" or not any(key in earlier for key in PART_KEYS[part]):
                 continue
             self.results.update({key: earlier[key] for key in PART_KEYS[part] if key in earlier})
             source = next((k["run"] for k in earlier_kept if part in k["parts"]), run)
             by_run.setdefault(source, []).append(part)
-        if "scale" not in skipped:
-            # Each kept scale run carries the run it was measured in.
-            others = [
-                {**entry, "run": entry.get("run", run)}
-                for entry in earlier.get("scale", [])
-                if entry.get("rows") not in scale_rows
-            ]
-            if others:
-                self.results["scale"] = others
-            sizes_by_run: dict[str, set[int]] = {}
-            for entry in others:
-                sizes_by_run.setdefault(entry["run"], set()).add(entry["rows"])
-            for source, sizes in sizes_by_run.items():
-                names = ", ".join(f"{rows:,}" for rows in sorted(sizes))
-                by_run.setdefault(source, []).append(f"scale ({names} rows a day)")
+        # Scale runs are kept per size (every size when the part is skipped), each
+        # carrying the run that measured it.
+        measured_now = () if "scale" in skipped else tuple(scale_rows)
+        others = [
+            {**entry, "run": entry.get("run", run)}
+            for entry in earlier.get("scale", [])
+            if entry.get("rows") not in measured_now
+        ]
+        if others:
+            self.results["scale"] = others
+        sizes_by_run: dict[str, set[int]] = {}
+        for entry in others:
+            sizes_by_run.setdefault(entry["run"], set()).add(entry["rows"])
+        for source, sizes in sizes_by_run.items():
+            names = ", ".join(f"{rows:,}" for rows in sorted(sizes))
+            by_run.setdefault(source, []).append(f"scale ({names} rows a day)")
         self.results["kept"] = [{"parts": parts, "run": src} for src, parts in by_run.items()]
 
     def write(self, docs: Path | None) -> Path:
