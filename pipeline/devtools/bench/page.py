@@ -16,6 +16,8 @@ from typing import Any
 
 import jinja2
 
+from pipeline.nodes import RESOLVERS
+
 # The penguin comparison's sides: TFX's example with its own Beam arguments
 # (multi-processing, a worker per core) and with none (Beam's in-process default).
 REFERENCE = "reference"
@@ -37,7 +39,9 @@ MAIN_NODES = ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluat
 SCALE_NODES = (*MAIN_NODES[:4], "TFLiteConverter", "Evaluator")
 # Resolver nodes only look artifacts up, so they are never "cached": a rerun whose
 # every other node is cached is fully cached.
-RESOLVER_SUFFIXES = ("resolver", "_model", "_window", "_statistics")
+# Resolver nodes look artifacts up on every run, so a rerun never caches them: ours
+# (pipeline.nodes.RESOLVERS) and the reference's ``latest_blessed_model_resolver``.
+REFERENCE_RESOLVER_SUFFIX = "_resolver"
 
 _TEMPLATE = "benchmarks.md.j2"
 
@@ -114,7 +118,9 @@ def summarise(runs: list[dict[str, Any]], label: str, kind: str) -> Summary:
         nodes={node: median(values) for node, values in nodes.items()},
         walls=[r["wall_seconds"] for r in chosen],
         all_cached=all(
-            n["state"] == "cached" or n["node_id"].endswith(RESOLVER_SUFFIXES)
+            n["state"] == "cached"
+            or n["node_id"] in RESOLVERS
+            or n["node_id"].endswith(REFERENCE_RESOLVER_SUFFIX)
             for r in chosen
             for n in r["nodes"]
         ),
