@@ -18,7 +18,7 @@ report is written either way.
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -74,12 +74,21 @@ class DataGateError(RuntimeError):
     Attributes:
         report: The full multi-line report.
         blocking: Feature -> the blocking anomaly types on it, comma-joined.
+        distances: Every distance measured (the dashboard's drift heat map shows a
+            stopped day's too).
     """
 
-    def __init__(self, paragraph: str, report: str, blocking: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        paragraph: str,
+        report: str,
+        blocking: dict[str, str] | None = None,
+        distances: Sequence[Distance] = (),
+    ) -> None:
         super().__init__(paragraph)
         self.report = report
         self.blocking = dict(blocking or {})
+        self.distances = tuple(distances)
 
 
 def find_gate_error(error: BaseException) -> DataGateError | None:
@@ -521,4 +530,5 @@ def DataGate(  # noqa: N802 - TFX component classes are CamelCase
             " | ".join([head] + [f"BLOCK {f.line()}" for f in blocking]),
             text,
             {feature: ",".join(sorted(names)) for feature, names in sorted(by_feature.items())},
+            distances,
         )

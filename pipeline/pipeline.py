@@ -585,26 +585,17 @@ def release_nodes(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
         **{CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id(BASELINE)
-    max_examples = eval_sample_size(config)
-    evaluator: BaseNode
-    if max_examples is None:
-        evaluator = tfx.components.Evaluator(
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            baseline_model=baseline.outputs["model"],
-            eval_config=eval_config(config),
-        ).with_id(EVALUATOR)
-    else:
-        # TFX's Evaluator on a seeded sample of the eval split: one run evaluates
-        # candidate and baseline, so both see the same rows.
-        evaluator = SampledEvaluator(
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            baseline_model=baseline.outputs["model"],
-            eval_config=eval_config(config),
-            max_examples=max_examples,
-            seed=EVAL_SAMPLE_SEED,
-        ).with_id(EVALUATOR)
+    # TFX's Evaluator, on a seeded sample of the eval split when max_examples is set
+    # (one run evaluates candidate and baseline, so both see the same rows); its
+    # executor also records TFMA's metrics in ML Metadata for the ops views.
+    evaluator = SampledEvaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+        max_examples=eval_sample_size(config) or 0,
+        seed=EVAL_SAMPLE_SEED,
+    ).with_id(EVALUATOR)
     tflite_nodes = tflite_converter(config, example_gen, trainer)
     # Given the blessing, the Pusher runs every time and records "not pushed" for an
     # unblessed model instead of silently not running. TFX's Pusher, pushing through

@@ -1,4 +1,4 @@
-"""The operations subcommands: history, lineage, labels, reports and metrics."""
+"""The operations subcommands: history, lineage, labels, reports, the dashboard, metrics."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     config, store = open_store(args)
     from pipeline.ops import history
-    from pipeline.run.local import HTML_REPORT_FILE, run_dir
+    from pipeline.run.outputs import HTML_REPORT_FILE, run_dir
     from pipeline.views import report
 
     run_id = args.run_id
@@ -61,6 +61,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         report.write_run_report(store, config, run_id, path)
     except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    config, store = open_store(args)
+    from components.serving_config import ServingConfigError
+    from pipeline.views import dashboard
+
+    if args.days < 1:
+        print(f"error: --days must be at least 1, not {args.days}", file=sys.stderr)
+        return 2
+    try:
+        path = dashboard.write_dashboard(store, config, args.days, args.out)
+    except ServingConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(path)
@@ -203,6 +220,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run_id", nargs="?", help="a run id (see `runs`)")
     report.add_argument("--out", help="file to write (default: the run's output directory)")
     report.set_defaults(func=_cmd_report)
+
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="write the last days' data, gates, models and runs as one HTML page",
+    )
+    add_config_arguments(dashboard)
+    dashboard.add_argument(
+        "--days", type=int, default=30, help="how many days to show (default %(default)s)"
+    )
+    dashboard.add_argument(
+        "--out", help="file to write (default: dashboard.html in the pipeline root)"
+    )
+    dashboard.set_defaults(func=_cmd_dashboard)
 
     metrics = commands.add_parser(
         "metrics",

@@ -27,7 +27,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     flags = {ENV_OUTPUT_ROOT: args.output_root} if args.output_root else {}
     output_check.check_outputs(config, {**os.environ, **flags})
     log_path = route_logs(config, args.verbose)
-    from pipeline.run.local import REPORT_FILE, PipelineRunError, run, run_dir
+    from pipeline.run.local import PipelineRunError, run
+    from pipeline.run.outputs import REPORT_FILE, run_dir
 
     print(f"Running pipeline {config.pipeline_name!r} from {config.source}", flush=True)
     print(f"  data: {config.data.input_base}/{config.data.span_pattern}", flush=True)

@@ -50,6 +50,11 @@ LABEL_CHANGE_TYPES = (ROLLBACK_TYPE, PROMOTE_TYPE)
 # On a failed DataGate execution: what blocked the span (JSON: feature -> anomaly
 # types), written by the runner from the gate's error (pipeline.run.launch).
 GATE_BLOCKING_PROPERTY = "blocking_features"
+# Beside it: every distance the gate measured (JSON: a list of Distance fields).
+GATE_DISTANCES_PROPERTY = "gate_distances"
+# A run's peak memory in MiB (pipeline.run.launch.record_peak_rss): on the run's
+# context from the local runner, on its nodes' executions from an Airflow task.
+PEAK_RSS_PROPERTY = "peak_rss_mib"
 
 DONE = (Execution.COMPLETE, Execution.CACHED)
 UNFINISHED = (Execution.NEW, Execution.RUNNING)

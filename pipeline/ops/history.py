@@ -19,7 +19,7 @@ import dataclasses
 import difflib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import ml_metadata as mlmd
@@ -400,7 +400,10 @@ def _record(store: mlmd.MetadataStore, run: queries.Run) -> RunRecord:
 
 
 def list_runs(
-    store: mlmd.MetadataStore, pipeline_name: str, labels: Mapping[str, str] | None = None
+    store: mlmd.MetadataStore,
+    pipeline_name: str,
+    labels: Mapping[str, str] | None = None,
+    runs: Sequence[queries.Run] | None = None,
 ) -> list[RunRecord]:
     """Lists a pipeline's runs, newest first.
 
@@ -410,12 +413,16 @@ def list_runs(
         labels: TF Serving's labels now, label -> version
             (:func:`pipeline.ops.lineage.current_labels`), to show which pushed
             version holds which; None leaves every record's ``labels`` empty.
+        runs: The pipeline's runs when the caller has read them already
+            (:func:`pipeline.mlmd.queries.runs`); None reads them.
 
     Returns:
         One record per ``pipeline_run`` with executions of this pipeline, newest
         (by earliest execution) first; empty if the pipeline never ran.
     """
-    records = [_record(store, run) for run in queries.runs(store, pipeline_name)]
+    if runs is None:
+        runs = queries.runs(store, pipeline_name)
+    records = [_record(store, run) for run in runs]
     if not labels:
         return records
     return [

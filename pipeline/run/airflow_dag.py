@@ -190,6 +190,9 @@ def run_task(task_id: str, config_path: str, **context: Any) -> None:
                 logging.error("Node %s of task %s failed", node_id, task_id)
                 raise
             seconds[node_id] = time.perf_counter() - mark
+        launch.record_peak_rss(
+            connection, config.pipeline_name, context["dag_run"].run_id, task.nodes
+        )
     if nodes.EVALUATOR in task.nodes:
         # Not blessed is a successful task, but worth a message (a failing task
         # alerts through its on_failure_callback instead). The alert must not fail

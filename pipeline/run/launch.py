@@ -11,8 +11,10 @@ made a model. (TFX's own ``AirflowDagRunner`` uses the older launcher and record
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+import resource
 from collections.abc import Iterable
 
 import ml_metadata as mlmd
@@ -133,9 +135,11 @@ def record_gate_rejection(
 
     TFX's launcher marks the execution FAILED and deletes its outputs, the gate's
     report included, and keeps no message; the :class:`DataGateError` carries the
-    blocking features, so the runner writes them to the execution as
-    ``blocking_features`` (JSON: feature -> anomaly types), where the metrics
-    exporter and its alert read them.
+    blocking features and the distances measured, so the runner writes them to the
+    execution as ``blocking_features`` (JSON: feature -> anomaly types), where the
+    metrics exporter and its alert read them, and ``gate_distances`` (JSON: a list of
+    :class:`components.distances.Distance` fields), where the dashboard's drift heat
+    map reads them.
 
     Args:
         connection: The run's ML Metadata connection.
@@ -156,8 +160,58 @@ def record_gate_rejection(
     execution.custom_properties[queries.GATE_BLOCKING_PROPERTY].string_value = json.dumps(
         gate_error.blocking, sort_keys=True
     )
+    execution.custom_properties[queries.GATE_DISTANCES_PROPERTY].string_value = json.dumps(
+        [dataclasses.asdict(d) for d in gate_error.distances]
+    )
     store.put_executions([execution])
     return True
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, or its largest waited-for child's if larger.
+
+    Beam's in-memory runner and TensorFlow run inside the process; a Beam
+    multi-processing worker is a child. ``ru_maxrss`` is in KiB on Linux.
+
+    Returns:
+        Mebibytes.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024.0, 1)
+
+
+def record_peak_rss(
+    connection: metadata_store_pb2.ConnectionConfig,
+    pipeline_name: str,
+    run_id: str,
+    node_ids: Iterable[str] | None = None,
+) -> None:
+    """Records :func:`peak_rss_mib` in ML Metadata as ``peak_rss_mib``, for the dashboard.
+
+    The local runner runs every node in one process: the peak is the run's, on its
+    ``pipeline_run`` context. An Airflow task runs some nodes: the peak goes on
+    those nodes' executions, which no other task writes.
+
+    Args:
+        connection: The run's ML Metadata connection.
+        pipeline_name: The pipeline.
+        run_id: The run.
+        node_ids: The nodes this process ran; None for the whole run.
+    """
+    store = mlmd.MetadataStore(connection)
+    run = queries.run(store, pipeline_name, run_id)
+    peak = peak_rss_mib()
+    if node_ids is None:
+        context = run.context
+        context.custom_properties[queries.PEAK_RSS_PROPERTY].double_value = peak
+        store.put_contexts([context])
+        return
+    executions = [run.by_node[n] for n in node_ids if n in run.by_node]
+    for execution in executions:
+        execution.custom_properties[queries.PEAK_RSS_PROPERTY].double_value = peak
+    if executions:
+        store.put_executions(executions)
 
 
 def validation_run_id(span: int) -> str:

@@ -28,10 +28,8 @@ from pipeline.ops.summary import RunSummary, summarize_run
 from pipeline.run import launch
 from pipeline.run.backfill import backfill, check_inputs, short_reason
 from pipeline.run.guards import csv_check, output_check, run_lock, run_owner, scratch
+from pipeline.run.outputs import HTML_REPORT_FILE, REPORT_FILE, run_dir
 from pipeline.views.summary import format_summary
-
-REPORT_FILE = "report.txt"
-HTML_REPORT_FILE = "report.html"
 
 
 class PipelineRunError(RuntimeError):
@@ -162,6 +160,7 @@ def _run_locked(
                 f"report could not be written to {report_path} ({write_error.strerror})",
             )
         if summary is not None:
+            _record_peak_rss(config, connection, run_id)
             _write_html_report(config, connection, run_id)
         # Sent only if the gate stopped the run (the error names it).
         _alert(config, functools.partial(alerts.notify_gate_stopped, config, error=error))
@@ -176,6 +175,7 @@ def _run_locked(
         summary, backfilled_spans=tuple(backfilled), rejected_spans=rejected
     )
     _write_report(report_path, summary)
+    _record_peak_rss(config, connection, run_id)
     _write_html_report(config, connection, run_id)
     _alert(config, functools.partial(alerts.notify_not_blessed, config, summary))
     return summary
@@ -235,19 +235,6 @@ def record_interruption(
     )
 
 
-def run_dir(config: PipelineConfig, run_id: str) -> Path:
-    """The directory of one run's readable outputs (its report).
-
-    Args:
-        config: The pipeline config.
-        run_id: The run id (an ISO timestamp).
-
-    Returns:
-        ``<pipeline_root>/runs/<run id with ':' made '-'>``.
-    """
-    return Path(config.outputs.pipeline_root) / "runs" / run_id.replace(":", "-")
-
-
 def _save(path: Path, text: str) -> str:
     # The failure paragraph must survive a full or read-only disk: say what was lost.
     try:
@@ -273,6 +260,16 @@ def _gate_report(error: BaseException) -> str:
     # output directory, report file included).
     gate_error = find_gate_error(error)
     return gate_error.report if gate_error is not None else ""
+
+
+def _record_peak_rss(
+    config: PipelineConfig, connection: metadata_store_pb2.ConnectionConfig, run_id: str
+) -> None:
+    # The dashboard's memory line; like the HTML page, not worth failing a run over.
+    try:
+        launch.record_peak_rss(connection, config.pipeline_name, run_id)
+    except Exception:  # noqa: BLE001 - logged with its traceback; the run's result stands
+        logging.exception("Could not record the peak memory of run %s", run_id)
 
 
 def _write_html_report(

@@ -251,7 +251,7 @@ def test_metadata_layout_is_pipeline_run_node(runs: Runs) -> None:
 
 
 def test_every_run_writes_its_text_and_html_reports(runs: Runs) -> None:
-    from pipeline.run.local import HTML_REPORT_FILE, REPORT_FILE, run_dir
+    from pipeline.run.outputs import HTML_REPORT_FILE, REPORT_FILE, run_dir
 
     for summary in (runs.first, runs.rerun, runs.new_span):
         directory = run_dir(runs.config, summary.run_id)

@@ -1,0 +1,148 @@
+"""The dashboard's days, read back from real runs and checked against their sources.
+
+The shared runs (two days trained, a cached rerun, a third day) plus a fourth day the
+data gate stops, then a rollback: the trends must show each day's rows, verdict and
+reason, the stopped day's drift (recorded by the runner, since TFX deletes the
+failed gate's report), each candidate's gate metric as the run summary read it, the
+pushes and the rollback, the runs' recorded memory, and links to the run reports.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.mlmd import connection as metadata
+from pipeline.ops import trends
+from pipeline.views import dashboard
+from tests.support.cli import REPO, run_cli
+from tests.support.data import Runs, span_of_day, with_rejected_day
+
+
+@pytest.fixture(scope="module")
+def history(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """A copy of the shared runs with a stopped fourth day, then a rollback."""
+    root = tmp_path_factory.mktemp("dashboard")
+    config, bad_day = with_rejected_day(clicks_runs, root)
+    rolled = run_cli(
+        [
+            "rollback",
+            "--config",
+            str(REPO / "pipeline" / "configs" / "clicks.yaml"),
+            "--data-root",
+            str(root / "data"),
+            "--output-root",
+            str(root / "out"),
+            "--to",
+            clicks_runs.versions_after_first[-1],
+        ]
+    )
+    assert rolled.returncode == 0, rolled.stderr
+    return config, bad_day, root
+
+
+def test_days_show_rows_verdicts_drift_and_models(clicks_runs: Runs, history: tuple) -> None:
+    config, bad_day, _ = history
+    found = trends.gather(metadata.open_store(config, {}), config, days=30)
+    by_span = {d.span: d for d in found.days}
+    first = span_of_day(bad_day) - 3
+    # Every calendar day from the first span to the stopped one, oldest first.
+    assert [d.span for d in found.days] == list(range(first, span_of_day(bad_day) + 1))
+
+    trained = by_span[first + 2]
+    assert trained.run_id == clicks_runs.new_span.run_id and trained.gate == "passed"
+    assert trained.rows == 2500 and trained.status == "succeeded"
+    assert 0.0 < (trained.label_mean or 0.0) < 1.0
+    # The gate metric as the run summary read it through TFMA.
+    assert trained.model is not None
+    assert trained.model.candidate == pytest.approx(clicks_runs.new_span.metrics["auc"])
+    assert clicks_runs.new_span.model_gate is not None
+    assert trained.model.baseline == pytest.approx(clicks_runs.new_span.model_gate.baseline_value)
+    assert trained.model.slices  # the configured slices, per value
+    assert trained.peak_rss_mib is not None and trained.peak_rss_mib > 100
+    assert "Trainer" in trained.node_seconds and "latest_blessed_model" not in trained.node_seconds
+
+    stopped = by_span[span_of_day(bad_day)]
+    assert stopped.gate == "stopped" and stopped.stopped_by == "data gate"
+    assert stopped.kind == "validation" and stopped.model is None
+    assert "purchase_quantity" in (stopped.reason or "")
+    # TFX deleted the failed gate's report: the distances come from the runner's record.
+    drift = {c.feature: c for c in stopped.drift}
+    assert drift and any(c.share > 1.0 for c in drift.values())
+    assert found.features[0] == config.features.label
+
+    kinds = [e.kind for e in found.events]
+    assert kinds.count("push") >= 2 and kinds[-1] == "rollback"
+    assert found.events[-1].version == clicks_runs.versions_after_first[-1]
+    assert found.served is not None
+    assert found.served.version == clicks_runs.versions_after_first[-1]
+
+
+def test_page_links_each_run_report_and_names_the_stopped_day(history: tuple) -> None:
+    config, bad_day, root = history
+    page = dashboard.write_dashboard(metadata.open_store(config, {}), config, days=30)
+    assert page == Path(config.outputs.pipeline_root) / "dashboard.html"
+    text = page.read_text()
+    links = [line for line in text.splitlines() if 'href="runs/' in line]
+    assert links, "no day links to its run report"
+    for line in links:
+        target = line.split('href="')[1].split('"')[0]
+        assert (page.parent / target).is_file(), target
+    assert f'id="day-{bad_day.isoformat()}"' in text
+    assert "stopped days: data gate 1" in text
+    assert "<script" not in text
+
+
+def test_recorded_metrics_keep_tfma_out_of_the_reading_process(history: tuple) -> None:
+    config, _, root = history
+    code = (
+        "import sys, json\n"
+        "from pipeline.config import DEFAULT_CONFIG, load_config, with_env_overrides\n"
+        "from pipeline.mlmd import connection as metadata\n"
+        "from pipeline.ops import trends\n"
+        f"config = with_env_overrides(load_config(DEFAULT_CONFIG), {{'PIPELINE_DATA_ROOT': "
+        f"{str(root / 'data')!r}, 'PIPELINE_OUTPUT_ROOT': {str(root / 'out')!r}}})\n"
+        "found = trends.gather(metadata.open_store(config, {}), config, 30)\n"
+        "print(json.dumps([sorted(m for m in sys.modules if m.startswith(p)) for p in "
+        "('tensorflow_model_analysis', 'tensorflow_data_validation')]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    tfma, tfdv = json.loads(result.stdout.strip().splitlines()[-1])
+    assert tfma == [] and tfdv == []
+
+
+def test_an_evaluation_without_recorded_metrics_is_loaded_once(
+    history: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _, _ = history
+    store = metadata.open_store(config, {})
+    expected = {d.span: d.model for d in trends.gather(store, config).days if d.model}
+    # As if every evaluation had been recorded before the property existed.
+    loads: list[str] = []
+    real_values, real_custom = trends.metric_values, trends.queries.custom
+
+    def counting(uri: str) -> dict:
+        loads.append(uri)
+        return real_values(uri)
+
+    def without_metrics(item: object, key: str) -> object:
+        return None if key == trends.METRICS_PROPERTY else real_custom(item, key)
+
+    monkeypatch.setattr(trends, "metric_values", counting)
+    monkeypatch.setattr(trends.queries, "custom", without_metrics)
+    loaded = {d.span: d.model for d in trends.gather(store, config).days if d.model}
+    # Through TFMA, each evaluation once (the served line reuses the day's), same values.
+    assert loads and len(loads) == len(set(loads))
+    assert loaded.keys() == expected.keys()
+    for span, model in loaded.items():
+        assert model is not None and expected[span] is not None
+        assert model.candidate == pytest.approx(expected[span].candidate)
+        assert model.baseline == pytest.approx(expected[span].baseline)
+        assert model.slices == pytest.approx(expected[span].slices)
