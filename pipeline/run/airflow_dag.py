@@ -14,7 +14,9 @@ and records the same execution and lineage as in a local run.
 
 The first task, ``wait_for_data``, waits for the day's files in ``reschedule`` mode
 (it frees its worker slot between looks), so a late upload delays the run instead
-of failing it.
+of failing it. The last, ``refresh_dashboard``, runs whatever the others ended in
+(an Airflow teardown task, so it never decides the DAG run's state): it writes the
+run's ``report.html`` and the pipeline's ``dashboard.html``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ ENV_RETRIES = "PIPELINE_TASK_RETRIES"
 ENV_RETRY_DELAY = "PIPELINE_RETRY_DELAY_SECONDS"
 ENV_MAX_RETRY_DELAY = "PIPELINE_MAX_RETRY_DELAY_SECONDS"
 WAIT_FOR_DATA = "wait_for_data"
+REFRESH_DASHBOARD = "refresh_dashboard"
+# The days the refreshed dashboard shows (the CLI's default).
+DASHBOARD_DAYS = 30
 # A task's log line with where its seconds went (read by `make bench`).
 TIMING_PREFIX = "TASK_SECONDS "
 
@@ -205,6 +210,34 @@ def run_task(task_id: str, config_path: str, **context: Any) -> None:
     logging.info("%s%s", TIMING_PREFIX, json.dumps({k: round(v, 3) for k, v in seconds.items()}))
 
 
+def refresh_dashboard(config_path: str, **context: Any) -> None:
+    """Airflow task body: this run's report and the dashboard, from ML Metadata.
+
+    Runs after every other task, whatever they ended in, so a day the gate stopped
+    shows on the page too. A run with no execution (the data never came) has no
+    report; the dashboard is written anyway.
+
+    Args:
+        config_path: The pipeline config file.
+        **context: Airflow's task context (``dag_run``).
+    """
+    from pipeline.mlmd import connection as metadata
+    from pipeline.run.outputs import HTML_REPORT_FILE, run_dir
+    from pipeline.views import dashboard, report
+
+    config, environ = _task_config(config_path)
+    store = metadata.open_store(config, environ)
+    run_id = context["dag_run"].run_id
+    try:
+        written = report.write_run_report(
+            store, config, run_id, run_dir(config, run_id) / HTML_REPORT_FILE
+        )
+        logging.info("Wrote the run report %s", written)
+    except LookupError:
+        logging.info("Run %s recorded no execution: no run report", run_id)
+    logging.info("Wrote %s", dashboard.write_dashboard(store, config, DASHBOARD_DAYS))
+
+
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:
     value = environ.get(key)
     return int(value) if value else default
@@ -233,8 +266,8 @@ def build_dag(
             ``PIPELINE_MAX_RETRY_DELAY_SECONDS``.
 
     Returns:
-        The DAG: ``<pipeline_name>_pipeline``, a sensor for the day's data, then one
-        task per pipeline node that runs an executor.
+        The DAG: ``<pipeline_name>_pipeline``, a sensor for the day's data, one
+        task per pipeline node that runs an executor, and the dashboard's refresh.
     """
     env = os.environ if environ is None else environ
     path = str(config_path or env.get(ENV_CONFIG) or DEFAULT_CONFIG)
@@ -304,4 +337,15 @@ def build_dag(
             tasks[parent] >> tasks[task_id]
         if not task.upstream:
             sensor >> tasks[task_id]
+    # A teardown: it runs once every task is done, failed or not, and its own result
+    # never decides the DAG run's (a stopped day stays a failed run, and alerts).
+    refresh = PythonOperator(
+        task_id=REFRESH_DASHBOARD,
+        python_callable=refresh_dashboard,
+        op_kwargs={"config_path": path},
+        execution_timeout=datetime.timedelta(seconds=settings.timeout_for(REFRESH_DASHBOARD)),
+        doc_md="Writes the run's report.html and the pipeline's dashboard.html.",
+        dag=dag,
+    ).as_teardown()
+    [sensor, *tasks.values()] >> refresh
     return dag

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import nodes
-from pipeline.run.airflow_dag import WAIT_FOR_DATA
+from pipeline.run.airflow_dag import REFRESH_DASHBOARD, WAIT_FOR_DATA
 
 DAG_ID = "clicks_pipeline"
 
@@ -33,13 +33,19 @@ def test_dag_files_import_without_errors(dagbag) -> None:
 def test_a_sensor_then_one_task_per_component_with_resolvers_inside(dagbag) -> None:
     dag = dagbag.dags[DAG_ID]
     components = set(nodes.UPSTREAM) - set(nodes.RESOLVERS)
-    assert {task.task_id for task in dag.tasks} == components | {WAIT_FOR_DATA}
+    assert {task.task_id for task in dag.tasks} == components | {WAIT_FOR_DATA, REFRESH_DASHBOARD}
     # A node waits for the task of each of its upstream nodes, a resolver's upstream
     # included (the resolver runs in its consumer's task).
     task_of = {node: nodes.CONSUMER.get(node, node) for node in nodes.UPSTREAM}
     for task in dag.tasks:
         if task.task_id == WAIT_FOR_DATA:
             assert task.upstream_task_ids == set()
+            continue
+        if task.task_id == REFRESH_DASHBOARD:
+            # After everything, whatever it ended in; a teardown never decides the
+            # run's state, so a stopped day is still a failed run.
+            assert task.upstream_task_ids == {t.task_id for t in dag.tasks} - {task.task_id}
+            assert task.is_teardown and task.trigger_rule == "all_done_setup_success"
             continue
         launched = nodes.tasks(tflite=True)[task.task_id].nodes
         expected = {task_of[p] for n in launched for p in nodes.UPSTREAM[n]} - {task.task_id}
