@@ -146,3 +146,65 @@ def test_an_evaluation_without_recorded_metrics_is_loaded_once(
         assert model.candidate == pytest.approx(expected[span].candidate)
         assert model.baseline == pytest.approx(expected[span].baseline)
         assert model.slices == pytest.approx(expected[span].slices)
+
+
+@pytest.mark.requires_root("installs nginx with apt-get", unless_on_path="nginx")
+def test_the_stacks_nginx_serves_the_page_and_reports_and_nothing_else(
+    history: tuple, tmp_path: Path
+) -> None:
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    from pipeline.devtools.services import ensure_debian_package
+
+    config, _, _ = history
+    page = dashboard.write_dashboard(metadata.open_store(config, {}), config, days=30)
+    nginx = ensure_debian_package("nginx", "nginx")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # deploy/dashboard/nginx.conf as the compose stack mounts it, with this test's
+    # pipeline root and port.
+    server = (REPO / "deploy" / "dashboard" / "nginx.conf").read_text()
+    server = server.replace("listen 8088;", f"listen 127.0.0.1:{port};").replace(
+        "root /var/lib/pipeline/pipelines/clicks;", f"root {config.outputs.pipeline_root};"
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"daemon off;\nuser root;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{\naccess_log off;\nclient_body_temp_path {tmp_path};\n"
+        f"proxy_temp_path {tmp_path};\nfastcgi_temp_path {tmp_path};\n"
+        f"uwsgi_temp_path {tmp_path};\nscgi_temp_path {tmp_path};\n{server}\n}}\n"
+    )
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)])
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, ""
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _ = get("/healthz")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert status == 200
+        status, body = get("/")
+        assert status == 200 and body == page.read_text()
+        report = body.split('href="')[1].split('"')[0]
+        assert report.startswith("runs/") and get("/" + report)[0] == 200
+        # Nothing else of the pipeline root: no artifacts, no logs, no metadata.
+        for other in ("/Trainer/", "/runs/", "/last_failure.log", "/../metadata/clicks.sqlite"):
+            assert get(other)[0] == 404, other
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -22,13 +22,15 @@ PIPELINE_IMAGE = "tfx-clicks-pipeline:latest"
 # postgres: the PostgreSQL client programs, pg_isready among them; mariadb: the
 # image's /usr/local/bin/healthcheck.sh (MariaDB's docs, "Using Healthcheck.sh");
 # tensorflow/serving: an Ubuntu base (bash, grep) and no curl or wget; prom/*: a
-# busybox base, whose wget the projects' own docs use for /-/healthy.
+# busybox base, whose wget the projects' own docs use for /-/healthy; nginx's alpine
+# images: busybox too.
 OFFICIAL_IMAGE_PROGRAMS = {
     "postgres": {"pg_isready", "psql", "bash"},
     "mariadb": {"healthcheck.sh", "mariadb", "mariadb-admin", "bash"},
     "tensorflow/serving": {"bash", "grep", "tensorflow_model_server"},
     "prom/prometheus": {"wget", "promtool"},
     "prom/alertmanager": {"wget", "amtool"},
+    "nginx": {"wget", "nginx"},
 }
 # Shell builtins and keywords a healthcheck script may use besides programs.
 SHELL_BUILTINS = {"exec", "printf", "echo", "test", "[", "true", "false"}
@@ -57,6 +59,7 @@ def test_services_of_the_stack(compose: dict) -> None:
         *AIRFLOW_SERVICES,
         "serving",
         "metrics",
+        "dashboard",
         "prometheus",
         "alertmanager",
     }
@@ -75,6 +78,7 @@ def test_services_of_the_stack(compose: dict) -> None:
         ("serving", 8501),
         ("prometheus", 9090),
         ("alertmanager", 9093),
+        ("dashboard", 8088),
     }
     for name in AIRFLOW_SERVICES:
         env = _env(services[name])
