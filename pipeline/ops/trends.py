@@ -120,7 +120,7 @@ class Day:
         node_seconds: Seconds per component that executed (resolvers and cache hits
             left out).
         peak_rss_mib: The run's peak memory, when the runner recorded it.
-        finished: UTC ISO time the run's last execution was updated.
+        finished_ms: When the run's last execution was updated (ms since the epoch).
     """
 
     span: int
@@ -140,7 +140,7 @@ class Day:
     duration_seconds: float | None
     node_seconds: Mapping[str, float]
     peak_rss_mib: float | None
-    finished: str | None
+    finished_ms: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +148,7 @@ class ServingEvent:
     """A push or a move of a TF Serving label.
 
     Attributes:
-        at: UTC ISO time.
+        at_ms: When it was recorded (ms since the epoch).
         kind: ``push``, ``rollback`` or ``promote``.
         version: The version pushed, or the label's new version.
         label: The label it got or moved (``stable``, ``canary``).
@@ -156,7 +156,7 @@ class ServingEvent:
         run_id: The run that recorded it.
     """
 
-    at: str
+    at_ms: int
     kind: str
     version: str
     label: str
@@ -457,7 +457,7 @@ def serving_events(store: mlmd.MetadataStore, config: PipelineConfig) -> list[Se
         producer = queries.producer(store, pushed.id)
         found.append(
             ServingEvent(
-                at=queries.utc(pushed.create_time_since_epoch),
+                at_ms=pushed.create_time_since_epoch,
                 kind="push",
                 version=version,
                 label=str(queries.custom(pushed, LABEL_PROPERTY) or STABLE),
@@ -471,7 +471,7 @@ def serving_events(store: mlmd.MetadataStore, config: PipelineConfig) -> list[Se
                 continue  # an earlier release's republish: its push is listed above
             found.append(
                 ServingEvent(
-                    at=queries.utc(change.create_time_since_epoch),
+                    at_ms=change.create_time_since_epoch,
                     kind=type_name.lower(),
                     version=change.properties["to_version"].string_value,
                     label=_text(change, "label") or STABLE,
@@ -479,17 +479,17 @@ def serving_events(store: mlmd.MetadataStore, config: PipelineConfig) -> list[Se
                     run_id=queries.run_id_of(store, change),
                 )
             )
-    return sorted(found, key=lambda e: (e.at, e.kind != "push"))
+    return sorted(found, key=lambda e: (e.at_ms, e.kind != "push"))
 
 
 def _text(execution: Execution, name: str) -> str:
     return execution.properties[name].string_value if name in execution.properties else ""
 
 
-def _stable_at(events: Sequence[ServingEvent], at: str) -> str | None:
+def _stable_at(events: Sequence[ServingEvent], at_ms: int) -> str | None:
     stable = None
     for event in events:
-        if event.at > at:
+        if event.at_ms > at_ms:
             break
         if event.label == STABLE:
             stable = event.version
@@ -530,7 +530,7 @@ def _no_run(config: PipelineConfig, span: int) -> Day:
         duration_seconds=None,
         node_seconds={},
         peak_rss_mib=None,
-        finished=None,
+        finished_ms=None,
     )
 
 
@@ -598,8 +598,7 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
             run.by_node.get(STATISTICS_GEN), "statistics"
         )
         rows, label_mean = _rows_and_label_mean(statistics.uri if statistics else None, label)
-        finished = queries.utc(run.end_ms)
-        served_version = _stable_at(events, finished)
+        served_version = _stable_at(events, run.end_ms)
         built.append(
             Day(
                 span=span,
@@ -619,11 +618,11 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
                 duration_seconds=record.duration_seconds,
                 node_seconds=_node_seconds(run),
                 peak_rss_mib=_peak_rss(run),
-                finished=finished,
+                finished_ms=run.end_ms,
             )
         )
-    first = min((d.finished for d in built if d.finished), default=None)
-    shown_events = tuple(e for e in events if first is None or e.at >= first)
+    first = min((chosen[d.span].start_ms for d in built if d.run_id), default=None)
+    shown_events = tuple(e for e in events if first is None or e.at_ms >= first)
     features = sorted({c.feature for d in built for c in d.drift}, key=lambda f: (f != label, f))
     slices = sorted({s for d in built if d.model for s in d.model.slices})
     try:

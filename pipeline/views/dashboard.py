@@ -20,6 +20,7 @@ import ml_metadata as mlmd
 from markupsafe import Markup
 
 from pipeline.config import PipelineConfig
+from pipeline.mlmd import queries
 from pipeline.nodes import execution_order
 from pipeline.ops.trends import Day, Trends, gather
 from pipeline.run.outputs import HTML_REPORT_FILE, dashboard_path, run_dir
@@ -149,14 +150,18 @@ def _event_marks(trends: Trends) -> list[tuple[int, str, str]]:
     for event in trends.events:
         index = by_run.get(event.run_id or "")
         if index is None:
-            before = [i for i, d in enumerate(trends.days) if d.finished and d.finished <= event.at]
+            before = [
+                i
+                for i, d in enumerate(trends.days)
+                if d.finished_ms and d.finished_ms <= event.at_ms
+            ]
             if not before:
                 continue
             index = before[-1]
         what = f"{event.kind} version {event.version} as {event.label}"
         if event.previous:
             what += f" (was {event.previous})"
-        marks.append((index, event.kind, f"{event.at} {what}"))
+        marks.append((index, event.kind, f"{queries.utc(event.at_ms)} {what}"))
     return marks
 
 
