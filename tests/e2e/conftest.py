@@ -18,3 +18,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if E2E_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium, installed from Debian when the machine has none (as root)."""
+    from pipeline.devtools.services import ensure_debian_package
+
+    return ensure_debian_package("chromium", "chromium")

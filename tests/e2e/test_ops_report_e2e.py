@@ -9,32 +9,20 @@ screenshot test.
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from pipeline.devtools.services import ensure_debian_package
 from pipeline.views import report
+from tests.support import browser
 from tests.support.data import Runs
 
-# Chromium refuses to run as root with its sandbox (tests run as root in CI); the
-# page is a local, script-free file, so the sandbox protects nothing here.
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars")
 WINDOW_SIZE = "1200,2400"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.requires_root("installs Chromium with apt-get", unless_on_path="chromium")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Headless Chromium, installed from Debian when the machine has none."""
-    return ensure_debian_package("chromium", "chromium")
 
 
 @pytest.fixture(scope="module")
@@ -45,34 +33,6 @@ def report_file(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> 
     store = metadata.open_store(clicks_runs.config)
     path = tmp_path_factory.mktemp("report") / "run.html"
     return report.write_run_report(store, clicks_runs.config, clicks_runs.new_span.run_id, path)
-
-
-def _chromium(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [binary, *CHROMIUM_FLAGS, *args], capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def rendered(chromium: str, report_file: Path) -> str:
-    """The DOM Chromium built from the report (what the browser shows)."""
-    dom = _chromium(chromium, "--dump-dom", report_file.as_uri()).stdout
-    assert "<body" in dom
-    return dom
-
-
-def _text(fragment: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
-
-
-def _row(dom: str, row_id: str) -> str:
-    match = re.search(
-        rf'<tr[^>]*\bid="{re.escape(html.escape(row_id))}"[^>]*>(.*?)</tr>', dom, re.S
-    )
-    assert match, f"no row {row_id!r} on the page"
-    return _text(match.group(1))
 
 
 def _drift_distances(clicks_runs: Runs) -> list[report.Distance]:
@@ -99,12 +59,12 @@ def _drift_distances(clicks_runs: Runs) -> list[report.Distance]:
 
 def test_report_page_header_and_components(rendered: str, clicks_runs: Runs) -> None:
     run = clicks_runs.new_span
-    text = _text(rendered)
+    text = browser.text(rendered)
     assert run.run_id in text
     assert f"pipeline {clicks_runs.config.pipeline_name}" in text
     assert re.search(r'id="status"[^>]*>succeeded<', rendered)
     for node in run.nodes:
-        row = _row(rendered, f"node-{node.node_id}")
+        row = browser.row(rendered, f"node-{node.node_id}")
         assert node.state in row and f"{node.seconds:.1f}" in row
 
 
@@ -113,9 +73,9 @@ def test_report_page_shows_every_feature_and_the_gate_drift(
 ) -> None:
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(str(clicks_runs.config.schema_file))
+    schema = tfdv.load_schemabrowser.text(str(clicks_runs.config.schema_file))
     for feature in schema.feature:
-        assert feature.name in _row(rendered, f"feature-{feature.name}")
+        assert feature.name in browser.row(rendered, f"feature-{feature.name}")
     # Numeric features get a histogram, categorical ones top-value bars, new vs previous.
     assert 'class="hist"' in rendered and 'class="bars"' in rendered
     assert 'class="previous"' in rendered
@@ -123,7 +83,7 @@ def test_report_page_shows_every_feature_and_the_gate_drift(
     distances = [d for d in _drift_distances(clicks_runs) if d.comparison == "drift"]
     assert distances, "the new span's gate measured no drift (the fixture has two spans before it)"
     for distance in distances:
-        row = _row(rendered, f"drift-{distance.feature}")
+        row = browser.row(rendered, f"drift-{distance.feature}")
         assert f"{distance.value:.4f}" in row and f"{distance.threshold:.4f}" in row
         assert ("exceeded" if distance.exceeded else "within") in row
 
@@ -131,8 +91,8 @@ def test_report_page_shows_every_feature_and_the_gate_drift(
 def test_report_page_shows_evaluation_and_slices(rendered: str, clicks_runs: Runs) -> None:
     run = clicks_runs.new_span
     auc = f"{run.metrics['auc']:.4f}"
-    assert auc in _row(rendered, "metric-auc")
-    gate = _row(rendered, "model-gate")
+    assert auc in browser.row(rendered, "metric-auc")
+    gate = browser.row(rendered, "model-gate")
     assert run.model_gate is not None and f"{run.model_gate.value:.4f}" in gate
     assert f"{run.model_gate.baseline_value:.4f}" in gate  # compared with the first model
     slices = re.findall(r'<tr class="slice"><td>([^<]*)</td>', rendered)
@@ -148,18 +108,13 @@ def test_report_page_draws_the_lineage_graph(rendered: str, clicks_runs: Runs) -
     assert {n.node_id for n in clicks_runs.new_span.nodes} <= nodes
     assert "push" in nodes and any(n.startswith("span-") for n in nodes)
     version = os.path.basename(str(clicks_runs.new_span.pushed_destination).rstrip("/"))
-    assert f"pushed version {version}" in _text(graph)
+    assert f"pushed version {version}" in browser.text(graph)
     assert 'data-from="Trainer" data-to="Evaluator"' in graph
 
 
 def test_report_screenshot(chromium: str, report_file: Path, tmp_path: Path, repo: Path) -> None:
     png = tmp_path / "run-report.png"
-    _chromium(chromium, f"--window-size={WINDOW_SIZE}", f"--screenshot={png}", report_file.as_uri())
-
-    data = png.read_bytes()
-    assert data.startswith(PNG_MAGIC)
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert (width, height) == tuple(int(v) for v in WINDOW_SIZE.split(","))
+    data = browser.screenshot(chromium, report_file, png, WINDOW_SIZE)
     # A blank page compresses to a few KB; tables, charts and a graph do not.
     assert len(data) > 50_000
     if os.environ.get("UPDATE_RUN_REPORT_PNG") == "1":
