@@ -9,7 +9,11 @@ pushes and the rollback, the runs' recorded memory, and links to the run reports
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +212,115 @@ def test_the_stacks_nginx_serves_the_page_and_reports_and_nothing_else(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+MONTH = 30
+WINDOW = "1200,2600"
+
+
+@pytest.fixture(scope="module")
+def month(history: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """A month of days: the five real ones, then replayed copies up to 30.
+
+    Real: two days trained and pushed, a third pushed, a fourth the data gate stops
+    (then a rollback), a fifth whose model the gate rejects (AUC >= 0.99 demanded).
+    Replayed (:mod:`pipeline.devtools.replay`): the third day's run as each of days
+    6-30, but day 12, a copy of the stopped day: two stopped days in all.
+    """
+    import yaml
+
+    from pipeline.config import load_config, with_env_overrides
+    from pipeline.devtools import clickgen
+    from pipeline.devtools.replay import replay
+    from pipeline.run.local import run
+
+    _, bad_day, source = history
+    root = tmp_path_factory.mktemp("month")
+    shutil.copytree(source / "data", root / "data")
+    shutil.copytree(source / "out", root / "out", symlinks=True)
+    fifth = bad_day + datetime.timedelta(days=1)
+    clickgen.write_day(root / "data", fifth, rows=2500, seed=5)
+    raw = yaml.safe_load((REPO / "pipeline" / "configs" / "clicks.yaml").read_text())
+    raw["schema_file"] = str(REPO / raw["schema_file"])
+    raw["evaluation"]["lower_bound"] = 0.99
+    strict = root / "strict.yaml"
+    strict.write_text(yaml.safe_dump(raw))
+    overrides = {
+        "PIPELINE_DATA_ROOT": str(root / "data"),
+        "PIPELINE_OUTPUT_ROOT": str(root / "out"),
+    }
+    rejected = run(with_env_overrides(load_config(strict), overrides))
+    assert rejected.blessed is False and not rejected.pushed
+
+    config = with_env_overrides(
+        load_config(REPO / "pipeline" / "configs" / "clicks.yaml"), overrides
+    )
+    store = metadata.open_store(config, {})
+    days = {d.span: d for d in trends.gather(store, config, days=MONTH).days}
+    trained = days[span_of_day(bad_day) - 1]
+    stopped = days[span_of_day(bad_day)]
+    assert trained.run_id and stopped.run_id
+    first = span_of_day(bad_day) - 3
+    plan = []
+    for day in range(6, MONTH + 1):  # day n of the month is span first + n - 1
+        original = stopped if day == 12 else trained
+        assert original.run_id is not None
+        plan.append((original.run_id, first + day - 1 - original.span))
+    replay(store, config.pipeline_name, plan)
+    return config, first, fifth
+
+
+def test_a_month_in_the_browser(month: tuple, chromium: str, tmp_path: Path) -> None:
+    from tests.support import browser
+
+    config, first, fifth = month
+    result = run_cli(
+        [
+            "dashboard",
+            "--config",
+            str(REPO / "pipeline" / "configs" / "clicks.yaml"),
+            "--data-root",
+            str(config.data.input_base),
+            "--output-root",
+            str(config.outputs.pipeline_root.parent.parent),
+            "--days",
+            str(MONTH),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    page = Path(result.stdout.strip().splitlines()[-1])
+    dom = browser.dom(chromium, page)
+
+    # Thirty days, each a row; the first and the last as generated.
+    rows = re.findall(r'<tr id="day-([0-9-]+)">', dom)
+    assert len(rows) == MONTH
+    assert rows[-1] == trends.queries.span_date(first)
+    assert rows[0] == trends.queries.span_date(first + MONTH - 1)
+    # Two days the data gate stopped, one the model gate did.
+    stopped = re.search(r'id="stopped-days">(.*?)</span>', dom, re.S)
+    assert stopped and browser.text(stopped.group(1)).split() == (
+        "stopped days: data gate 2, model gate 1".split()
+    )
+    assert "stopped" in browser.row(dom, f"day-{trends.queries.span_date(first + 11)}")
+    rejected = browser.row(dom, f"day-{fifth.isoformat()}")
+    assert "model gate" in rejected and " no " in f" {rejected} "
+    # The stopped days' drift is in the heat map, past its limit.
+    over = re.findall(r'<rect class="cell over" data-feature="([^"]+)"', dom)
+    assert len(over) >= 2
+    # The rollback among the pushes, on the serving strip.
+    assert len(re.findall(r'class="event rollback"', dom)) == 1
+    assert len(re.findall(r'class="event push"', dom)) >= MONTH - 5
+    # The rejected candidate's point is red on the model chart.
+    point = re.search(
+        rf'<circle class="point"[^>]*fill="([^"]+)"><title>{fifth.isoformat()} candidate', dom
+    )
+    assert point and point.group(1) == "#e0584f"
+    # Real days link to their run reports, which exist.
+    for href in re.findall(r'href="(runs/[^"]+)"', dom):
+        assert (page.parent / href).is_file()
+
+    png = tmp_path / "dashboard.png"
+    data = browser.screenshot(chromium, page, png, WINDOW)
+    assert len(data) > 50_000  # charts and a table, not a blank page
+    if os.environ.get("UPDATE_DASHBOARD_PNG") == "1":
+        shutil.copyfile(png, REPO / "docs" / "dashboard.png")
