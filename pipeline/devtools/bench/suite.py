@@ -16,6 +16,10 @@
 5. **Trainer input throughput** (:mod:`pipeline.devtools.bench.throughput`).
 6. **Airflow.** A 5,000-row day's DAG run under a real ``airflow scheduler``
    against the local run of the same day (:mod:`pipeline.devtools.bench.orchestrated`).
+7. **Dashboard.** ``python -m pipeline dashboard --days 365`` over a year of days:
+   the scale part's four real 5,000-row days, then the steady day replayed as each
+   later day (:mod:`pipeline.devtools.replay`), against a process that only imports
+   the dashboard.
 
 Every run is a subprocess, so imports count; the harness process only launches,
 watches memory and reads ML Metadata afterwards.
@@ -93,9 +97,13 @@ PART_KEYS = {
     "scale": ("scale",),
     "throughput": ("throughput",),
     "airflow": ("airflow",),
+    "dashboard": ("dashboard",),
 }
 # Rows per day of the airflow part (the issue's 5,000-row day).
 AIRFLOW_ROWS = 5_000
+# The dashboard part: a year of days, the real ones of this size.
+DASHBOARD_DAYS = 365
+DASHBOARD_ROWS = 5_000
 
 # Beam arguments for the scale runs, by name (``--scale-beam``).
 SCALE_BEAM = {
@@ -492,6 +500,83 @@ class Bench:
 
         self.results["airflow"] = measure_airflow(self.work / "airflow", self.logs, rows)
 
+    def dashboard(self, days: int = DASHBOARD_DAYS, rows: int = DASHBOARD_ROWS) -> None:
+        """Times the dashboard over ``days`` days, as a fresh process.
+
+        Four real days (the scale part's first and steady runs at ``rows`` rows),
+        then the steady run replayed as each later day, in a copy of the store. The
+        page's reading time is the dashboard process's wall time less that of a
+        process that only imports the dashboard module (the same imports).
+
+        Args:
+            days: Days on the page (and in the store).
+            rows: Rows per real day.
+        """
+        from pipeline.config import load_config, with_env_overrides
+        from pipeline.devtools.replay import replay
+        from pipeline.mlmd import connection as metadata
+        from pipeline.mlmd import queries
+
+        config_path = self._clicks_config("in_memory")
+        root = self.work / f"dashboard-{rows}"
+        entries = self._steady_state(config_path, rows, root)
+        if any(e["returncode"] != 0 for e in entries):
+            self.results["dashboard"] = {"days": days, "error": "the real days failed"}
+            return
+        year = self.work / f"dashboard-{rows}-year"
+        shutil.rmtree(year, ignore_errors=True)
+        shutil.copytree(root / "metadata", year / "metadata")
+        shutil.copytree(root / "serving", year / "serving", symlinks=True)
+        config = with_env_overrides(
+            load_config(config_path),
+            {
+                "PIPELINE_DATA_ROOT": str(self.work / f"clicks-{rows}-data"),
+                "PIPELINE_OUTPUT_ROOT": str(year),
+            },
+        )
+        store = metadata.open_store(config, {})
+        steady = next(
+            r for r in queries.runs(store, config.pipeline_name) if "-validate-" not in r.run_id
+        )
+        real = len(list((self.work / f"clicks-{rows}-data").iterdir()))
+        started = time.perf_counter()
+        replay(store, config.pipeline_name, [(steady.run_id, k) for k in range(1, days - real + 1)])
+        replayed = time.perf_counter() - started
+        arguments = ["--config", str(config_path), "--output-root", str(year)]
+        page = year / "dashboard.html"
+        _, wall, code, rss = run_process(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "dashboard",
+                *arguments,
+                "--days",
+                str(days),
+                "--out",
+                str(page),
+            ],
+            self.logs / "dashboard.log",
+            cwd=REPO,
+        )
+        _, floor, floor_code, _ = run_process(
+            [sys.executable, "-c", "import pipeline.views.dashboard, pipeline.cli"],
+            self.logs / "dashboard-import.log",
+            cwd=REPO,
+        )
+        self.results["dashboard"] = {
+            "days": days,
+            "real_days": real,
+            "rows": rows,
+            "replay_seconds": round(replayed, 1),
+            "wall_seconds": round(wall, 2),
+            "import_seconds": round(floor, 2) if floor_code == 0 else None,
+            "peak_rss_mib": round(rss),
+            "returncode": code,
+            "page_bytes": page.stat().st_size if page.exists() else 0,
+        }
+        print(f"dashboard: {self.results['dashboard']}", flush=True)
+
     def keep(
         self, earlier_json: Path, skipped: Sequence[str], scale_rows: Sequence[int] = ()
     ) -> None:
@@ -653,6 +738,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.throughput(args.throughput_steps)
     if "airflow" not in args.skip:
         bench.airflow(AIRFLOW_ROWS)
+    if "dashboard" not in args.skip:
+        bench.dashboard()
     md = bench.write(REPO / "docs" if args.docs else None)
     print(md.read_text())
     # Only runs measured now: a kept run (a kept part, or a kept scale size, which
