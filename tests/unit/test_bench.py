@@ -420,3 +420,28 @@ def test_stats_levers_set_statistics_gen_options(monkeypatch: pytest.MonkeyPatch
     finally:
         tfx.components.StatisticsGen = statistics_gen
         pipeline.STATS_SKETCH = True
+
+
+def test_dashboard_part_reports_a_year_against_its_target() -> None:
+    results = json.loads((REPO / "docs" / "benchmarks.json").read_text())
+    results["dashboard"] = {
+        "days": 365,
+        "real_days": 4,
+        "rows": 5000,
+        "replay_seconds": 30.0,
+        "wall_seconds": 6.25,
+        "import_seconds": 3.5,
+        "peak_rss_mib": 300,
+        "returncode": 0,
+        "page_bytes": 400_000,
+    }
+    text = format_results(results)
+    assert "| `dashboard --days 365`, whole process | < 10 s | 6.2 s | met |" in text
+    assert "| whole process, s | 6.25 |" in text
+    assert "| a process that only imports the dashboard, s | 3.5 |" in text
+    results["dashboard"].update(wall_seconds=12.0)
+    assert "| `dashboard --days 365`, whole process | < 10 s | 12.0 s | not met |" in (
+        format_results(results)
+    )
+    results["dashboard"].update(returncode=1)
+    assert "| < 10 s | failed | not met |" in format_results(results)
