@@ -17,10 +17,11 @@ BENCH_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help venv run test test-fast lint check-deploy schema lock clean bench
+.PHONY: help venv run dashboard test test-fast lint check-deploy schema lock clean bench
 
 help:
 	@echo "make run        - run the whole pipeline on data/ with LocalDagRunner (SQLite MLMD)"
+	@echo "make dashboard  - write the last 30 days as one page: outputs/pipelines/clicks/dashboard.html"
 	@echo "make test       - run the whole test suite (unit + e2e)"
 	@echo "make test-fast  - run tests/unit (not e2e); root-only tests skip, saying why, unless root"
 	@echo "make lint       - ruff (lint and format check) and mypy"
@@ -47,6 +48,9 @@ venv: $(STAMP)
 
 run: venv
 	$(VPY) -m pipeline run
+
+dashboard: venv
+	$(VPY) -m pipeline dashboard
 
 test: venv
 	$(VPY) -m pytest $(PYTEST_ARGS)
