@@ -98,17 +98,22 @@ def _evaluator(config_path: Path) -> object:
 
 
 def test_the_evaluator_samples_only_when_asked(tmp_path: Path) -> None:
+    # One Evaluator either way (its executor records the metrics for the ops views);
+    # max_examples 0 evaluates every row.
     plain = _evaluator(_with_max_examples(tmp_path, None))
-    assert type(plain) is Evaluator
+    assert isinstance(plain, SampledEvaluator) and plain.exec_properties["max_examples"] == 0
     sampled = _evaluator(_with_max_examples(tmp_path, 1234))
     assert isinstance(sampled, SampledEvaluator)
     assert sampled.exec_properties["max_examples"] == 1234
     assert sampled.exec_properties["sample_seed"] == topology.EVAL_SAMPLE_SEED
+    assert issubclass(
+        type(sampled).EXECUTOR_SPEC.executor_class, Evaluator.EXECUTOR_SPEC.executor_class
+    )
 
 
 def test_the_bench_switch_undoes_the_sample(tmp_path: Path, monkeypatch: object) -> None:
     monkeypatch.setattr(topology, "EVAL_SAMPLING", False)  # type: ignore[attr-defined]
-    assert type(_evaluator(_with_max_examples(tmp_path, 1234))) is Evaluator
+    assert _evaluator(_with_max_examples(tmp_path, 1234)).exec_properties["max_examples"] == 0
     assert _tflite_node(_with_max_examples(tmp_path, 1234)).exec_properties["max_examples"] == 0
 
 
