@@ -117,9 +117,7 @@ def test_a_line_breaks_where_a_day_has_no_value() -> None:
     svg = trend_charts.svg_lines(axis, [Series("x", (1.0, 2.0, None, 3.0), "#000")], "x")
     assert len(re.findall(r"<polyline", svg)) == 2
     assert len(re.findall(r'<circle class="point"', svg)) == 3
-    step = trend_charts.svg_lines(
-        axis, [Series("s", (1.0, 2.0, 2.0, 3.0), "#000", step=True)], "s"
-    )
+    step = trend_charts.svg_lines(axis, [Series("s", (1.0, 2.0, 2.0, 3.0), "#000", step=True)], "s")
     # A step line holds each value until the next day: two points per change.
     (points,) = re.findall(r'points="([^"]+)"', step)
     assert len(points.split()) == 7

@@ -90,20 +90,19 @@ def test_another_gate_metric_on_a_sample_turns_on_tfmas_jackknife(tmp_path: Path
     )
 
 
-def _evaluator(config_path: Path) -> object:
+def _evaluator(config_path: Path) -> SampledEvaluator:
     config = load_config(config_path)
     pipeline = topology.create_pipeline(config)
     (node,) = [n for n in pipeline.components if n.id == EVALUATOR]
+    assert isinstance(node, SampledEvaluator)
     return node
 
 
 def test_the_evaluator_samples_only_when_asked(tmp_path: Path) -> None:
     # One Evaluator either way (its executor records the metrics for the ops views);
     # max_examples 0 evaluates every row.
-    plain = _evaluator(_with_max_examples(tmp_path, None))
-    assert isinstance(plain, SampledEvaluator) and plain.exec_properties["max_examples"] == 0
+    assert _evaluator(_with_max_examples(tmp_path, None)).exec_properties["max_examples"] == 0
     sampled = _evaluator(_with_max_examples(tmp_path, 1234))
-    assert isinstance(sampled, SampledEvaluator)
     assert sampled.exec_properties["max_examples"] == 1234
     assert sampled.exec_properties["sample_seed"] == topology.EVAL_SAMPLE_SEED
     assert issubclass(
