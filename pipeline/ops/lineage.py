@@ -26,7 +26,7 @@ from pipeline.config import PipelineConfig
 from pipeline.mlmd import queries, subgraph
 from pipeline.mlmd.queries import Artifact, Event, Execution
 from pipeline.nodes import EVALUATOR
-from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics
+from pipeline.ops.model_gate import ModelGate, model_gate, overall_metrics, recorded_metrics
 
 PUSHED_MODEL = "PushedModel"
 
@@ -485,7 +485,7 @@ def _baseline_version(
 
 
 def _evaluation(
-    store: mlmd.MetadataStore, config: PipelineConfig, model: Artifact
+    store: mlmd.MetadataStore, config: PipelineConfig, model: Artifact, gate: bool
 ) -> Evaluation | None:
     evaluators = [
         e
@@ -502,11 +502,13 @@ def _evaluation(
     blessing = queries.artifact(store, evaluator, "blessing")
     blessed = None if blessing is None else queries.custom(blessing, "blessed") == 1
     baseline = queries.artifact(store, evaluator, "baseline_model", Event.INPUT)
+    recorded = recorded_metrics(evaluation)
+    overall = recorded["candidate"].get("overall", {}) if recorded is not None else None
     return Evaluation(
         evaluation_uri=evaluation.uri,
-        metrics=overall_metrics(evaluation.uri),
+        metrics=overall if overall is not None else overall_metrics(evaluation.uri),
         blessed=blessed,
-        gate=model_gate(evaluation.uri, blessed),
+        gate=model_gate(evaluation.uri, blessed) if gate else None,
         baseline_model_uri=None if baseline is None else baseline.uri,
         baseline_version=None if baseline is None else _baseline_version(store, config, baseline),
     )
@@ -537,7 +539,10 @@ def _version_asked(
 
 
 def lineage(
-    store: mlmd.MetadataStore, config: PipelineConfig, version: str | None = None
+    store: mlmd.MetadataStore,
+    config: PipelineConfig,
+    version: str | None = None,
+    gate: bool = True,
 ) -> Lineage:
     """Traces a served model version up to its data and down to its push.
 
@@ -546,6 +551,9 @@ def lineage(
         config: The pipeline config (pipeline name, serving directory).
         version: A pushed version (numeric directory name); default: the served one
             (:func:`served_version`).
+        gate: Whether to read the model gate (thresholds and verdicts) with TFMA;
+            False leaves ``evaluation.gate`` None, and with the metrics the
+            Evaluator recorded, TFMA is not imported at all.
 
     Returns:
         The lineage; a rollback's lineage is that of the model it republished, with
@@ -577,5 +585,5 @@ def lineage(
         spans=spans,
         newest_span=None if newest is None else _data_checks(store, newest),
         training=training,
-        evaluation=_evaluation(store, config, origin.model),
+        evaluation=_evaluation(store, config, origin.model, gate),
     )

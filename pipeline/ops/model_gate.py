@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -157,6 +158,36 @@ def metric_values(evaluation_uri: str) -> dict[SliceKey, dict[Any, float]]:
             if kv.value.HasField("double_value"):
                 values[tfma.metrics.MetricKey.from_proto(kv.key)] = kv.value.double_value.value
     return sliced
+
+
+# components.eval_sample's record of TFMA's metrics on the ModelEvaluation artifact
+# (not imported: that module imports TFX), and TFX's name for the baseline model.
+METRICS_PROPERTY = "metrics"
+BASELINE_MODEL = "baseline"
+
+
+def recorded_metrics(evaluation: Any) -> dict[str, dict[str, dict[str, float]]] | None:
+    """The metrics the Evaluator recorded on its ModelEvaluation artifact.
+
+    ``components.eval_sample.record_metrics`` writes them from TFMA's output, so a
+    reader gets them from ML Metadata without TFMA's import.
+
+    Args:
+        evaluation: A ModelEvaluation artifact (an MLMD ``Artifact`` proto).
+
+    Returns:
+        ``candidate``/``baseline`` -> slice name (:func:`slice_text`) -> metric name
+        -> value; None for an evaluation recorded before the property existed.
+    """
+    recorded = evaluation.custom_properties.get(METRICS_PROPERTY)
+    if recorded is None or not recorded.string_value:
+        return None
+    found: dict[str, dict[str, dict[str, float]]] = {"candidate": {}, "baseline": {}}
+    for model, slices in json.loads(recorded.string_value).items():
+        for columns, metrics in slices:
+            name = slice_text(tuple((column, value) for column, value in columns))
+            found.setdefault(model, {})[name] = {k: float(v) for k, v in metrics.items()}
+    return found
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:

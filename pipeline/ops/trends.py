@@ -20,7 +20,6 @@ that property existed is loaded through TFMA.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,14 +35,11 @@ from pipeline.mlmd import queries
 from pipeline.mlmd.queries import Artifact, Event, Execution
 from pipeline.nodes import DATA_GATE, EVALUATOR, EXAMPLE_GEN, RESOLVERS, STATISTICS_GEN, TRANSFORM
 from pipeline.ops import history, lineage
-from pipeline.ops.model_gate import metric_values, slice_text
+from pipeline.ops.model_gate import BASELINE_MODEL, metric_values, recorded_metrics, slice_text
 
-# components.data_gate's report file and components.eval_sample's names (not
-# imported: those modules import TFX at import time).
+# components.data_gate's report file (not imported: it imports TFX at import time).
 DISTANCES_FILE = "DriftSkew.pbtxt"
 STATISTICS_FILE = "FeatureStats.pb"
-METRICS_PROPERTY = "metrics"
-BASELINE_MODEL = "baseline"
 
 # MLMD's bulk reads take ids in one SQL ``IN`` list; chunks keep it bounded.
 _CHUNK = 1000
@@ -349,19 +345,18 @@ def evaluation_gate_metrics(evaluation: Artifact, metric: str) -> dict[str, dict
 
     Returns:
         ``{"candidate": {slice: value}, "baseline": {slice: value}}`` (slices named
-        by :func:`pipeline.ops.model_gate.slice_text`), from the artifact's
-        ``metrics`` property, or for an evaluation recorded before it, loaded once
-        through TFMA.
+        by :func:`pipeline.ops.model_gate.slice_text`), from the metrics recorded on
+        the artifact (:func:`pipeline.ops.model_gate.recorded_metrics`), or for an
+        evaluation recorded before them, loaded once through TFMA.
     """
     values: dict[str, dict[str, float]] = {"candidate": {}, "baseline": {}}
-    recorded = queries.custom(evaluation, METRICS_PROPERTY)
-    if isinstance(recorded, str) and recorded:
-        for model, slices in json.loads(recorded).items():
-            for columns, metrics in slices:
+    recorded = recorded_metrics(evaluation)
+    if recorded is not None:
+        for model in values:
+            for slice_name, metrics in recorded.get(model, {}).items():
                 name = metric_name(metric, metrics)
-                if name is not None and model in values:
-                    slice_name = slice_text(tuple((c, v) for c, v in columns))
-                    values[model][slice_name] = float(metrics[name])
+                if name is not None:
+                    values[model][slice_name] = metrics[name]
         return values
     for slice_key, by_key in metric_values(evaluation.uri).items():
         names = {key.name for key in by_key}
@@ -626,7 +621,7 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
     features = sorted({c.feature for d in built for c in d.drift}, key=lambda f: (f != label, f))
     slices = sorted({s for d in built if d.model for s in d.model.slices})
     try:
-        served = lineage.lineage(store, config)
+        served = lineage.lineage(store, config, gate=False)
     except LookupError:
         served = None
     return Trends(
