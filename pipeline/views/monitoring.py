@@ -33,7 +33,7 @@ from pipeline.mlmd import queries
 from pipeline.mlmd.queries import Execution
 from pipeline.nodes import DATA_GATE, EVALUATOR, EXAMPLE_VALIDATOR
 from pipeline.ops import history, lineage
-from pipeline.ops.model_gate import overall_metrics
+from pipeline.ops.model_gate import overall_metrics, recorded_metrics
 
 # Per-run series are kept to the newest runs: label values must stay bounded.
 RECENT_RUNS = 20
@@ -383,9 +383,15 @@ class PipelineCollector(Collector):
             blessing = queries.artifact(store, newest, "blessing")
             blessed = blessing is not None and queries.custom(blessing, "blessed") == 1
             if artifact is not None:
-                # TFMA loads are slow; artifacts are immutable.
+                # Artifacts are immutable: read each once, from the metrics the
+                # Evaluator recorded (else through TFMA, whose import is slow).
                 if artifact.id not in self._metrics_cache:
-                    self._metrics_cache[artifact.id] = overall_metrics(artifact.uri)
+                    recorded = recorded_metrics(artifact)
+                    self._metrics_cache[artifact.id] = (
+                        recorded["candidate"].get("overall", {})
+                        if recorded is not None
+                        else overall_metrics(artifact.uri)
+                    )
                 for metric, value in sorted(self._metrics_cache[artifact.id].items()):
                     evaluation.add_metric([name, metric, "yes" if blessed else "no"], value)
         yield evaluation
