@@ -33,7 +33,7 @@ from pipeline.devtools.airflow_stack import AirflowStack, DagRunState
 from pipeline.devtools.services import MariaDB, PostgreSQL
 from pipeline.mlmd import connection as metadata
 from pipeline.mlmd import queries
-from pipeline.run.airflow_dag import TIMING_PREFIX, WAIT_FOR_DATA
+from pipeline.run.airflow_dag import REFRESH_DASHBOARD, TIMING_PREFIX, WAIT_FOR_DATA
 from tests.support.cli import REPO
 from tests.support.data import pushed_versions, write_click_spans
 from tests.support.receivers import HttpReceiver
@@ -209,15 +209,16 @@ def test_every_task_starts_with_tfx_already_imported(stack: Stack, first_run: Da
     # PreloadedLocalExecutor: each task process is forked from the scheduler, which
     # imported TFX once; a task importing it itself spends ~15 s there.
     imports = {}
+    # The sensor and the dashboard's refresh launch no TFX node.
     for task in stack.airflow.task_instances(DAG_ID, first_run.run_id):
-        if task.task_id == WAIT_FOR_DATA:
+        if task.task_id in (WAIT_FOR_DATA, REFRESH_DASHBOARD):
             continue
         timing = stack.airflow.task_log_json(
             DAG_ID, first_run.run_id, task.task_id, task.try_number, TIMING_PREFIX
         )
         assert timing is not None, task.task_id
         imports[task.task_id] = timing["imports"]
-    assert set(imports) == set(stack.graph) - {WAIT_FOR_DATA}
+    assert set(imports) == set(stack.graph) - {WAIT_FOR_DATA, REFRESH_DASHBOARD}
     assert max(imports.values()) < 1.0, imports
 
 
@@ -262,10 +263,12 @@ def test_a_bad_day_fails_at_the_data_gate_with_its_paragraph_and_pushes_nothing(
     bad, _, pushed = bad_and_after
     assert bad.state == "failed"
     states = stack.states(bad.run_id)
-    stopped = stack.downstream_of(nodes.DATA_GATE)
+    # The refresh ran after the stop; a teardown, it left the run failed.
+    assert states.pop(REFRESH_DASHBOARD) == "success"
+    stopped = stack.downstream_of(nodes.DATA_GATE) - {REFRESH_DASHBOARD}
     assert states[nodes.DATA_GATE] == "failed"
     assert {t: states[t] for t in stopped} == {t: "upstream_failed" for t in stopped}
-    before_gate = set(stack.graph) - stopped - {nodes.DATA_GATE}
+    before_gate = set(stack.graph) - stopped - {nodes.DATA_GATE, REFRESH_DASHBOARD}
     assert {t: states[t] for t in before_gate} == {t: "success" for t in before_gate}
     assert pushed == 0
 
@@ -297,6 +300,22 @@ def test_the_day_after_a_bad_day_still_runs_and_succeeds(
     assert after.state == "success", stack.states(after.run_id)
     assert after.start is not None and bad.end is not None and after.start >= bad.end
     assert stack.states(after.run_id) == {task: "success" for task in stack.graph}
+
+
+def test_each_run_refreshes_its_report_and_the_dashboard(
+    stack: Stack, bad_and_after: tuple[DagRunState, DagRunState, int]
+) -> None:
+    from pipeline.run.outputs import HTML_REPORT_FILE, dashboard_path, run_dir
+
+    bad, after, _ = bad_and_after
+    for run in (bad, after):
+        assert (run_dir(stack.config, run.run_id) / HTML_REPORT_FILE).is_file(), run.run_id
+    page = dashboard_path(stack.config).read_text()
+    # Written by the last DAG run's refresh: every day so far, the bad one stopped.
+    for day in (FIRST, NEXT, BAD, AFTER_BAD):
+        assert f'id="day-{day.isoformat()}"' in page, day
+    assert "stopped days: data gate 1" in page
+    assert f'href="runs/{bad.run_id.replace(":", "-")}/report.html"' in page
 
 
 @pytest.fixture(scope="module")
@@ -385,7 +404,7 @@ def test_clearing_a_finished_day_reruns_it_without_recomputing_or_pushing(
 ) -> None:
     served = pushed_versions(stack.config)
     before = _component_executions(stack, late_run.run_id)
-    assert set(before) == set(stack.graph) - {WAIT_FOR_DATA}
+    assert set(before) == set(stack.graph) - {WAIT_FOR_DATA, REFRESH_DASHBOARD}
     day = LATE.isoformat()
     stack.airflow.airflow("tasks", "clear", "--yes", "-s", day, "-e", day, DAG_ID)
     rerun = stack.airflow.wait_for_run(DAG_ID, late_run.run_id, timeout=900)
