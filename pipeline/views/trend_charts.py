@@ -103,9 +103,21 @@ def _svg(css: str, axis: DayAxis, height: float) -> str:
     )
 
 
-def _scale(values: Sequence[float], low: float | None = None) -> tuple[float, float]:
-    lo = min(values) if low is None else low
-    hi = max(values)
+def _bar_scale(label: str, top: float) -> str:
+    # A bar chart's y axis: its name, and the value of a full-height bar.
+    return (
+        f'<text x="{LEFT - 6}" y="12" font-size="11" text-anchor="end">{esc(label)}</text>'
+        f'<text x="{LEFT - 6}" y="26" font-size="10" text-anchor="end">{esc(fmt(top, 0))}</text>'
+    )
+
+
+def _bar_width(axis: DayAxis) -> float:
+    return max(round(axis.column * 0.8, 1), 2.0)
+
+
+def _scale(values: Sequence[float]) -> tuple[float, float]:
+    # A line chart's y range: the values', widened a little when they are all equal.
+    lo, hi = min(values), max(values)
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5 * (abs(lo) or 1.0) * 0.1, hi + 0.5 * (abs(hi) or 1.0) * 0.1
     return lo, hi
@@ -134,12 +146,8 @@ def svg_day_bars(
     """
     finite = [v for v in values if v is not None and math.isfinite(v)]
     top = max(finite, default=0.0) or 1.0
-    parts = [_svg("day-bars", axis, height + 14)]
-    parts.append(
-        f'<text x="{LEFT - 6}" y="12" font-size="11" text-anchor="end">{esc(label)}</text>'
-        f'<text x="{LEFT - 6}" y="26" font-size="10" text-anchor="end">{esc(fmt(top, 0))}</text>'
-    )
-    bar = max(round(axis.column * 0.8, 1), 2.0)
+    parts = [_svg("day-bars", axis, height + 14), _bar_scale(label, top)]
+    bar = _bar_width(axis)
     for index, (value, colour, title) in enumerate(zip(values, colours, titles, strict=True)):
         h = 3.0 if value is None else max(round(value / top * (height - 4), 1), 1.0)
         parts.append(
@@ -365,12 +373,8 @@ def svg_stacked(
     """
     totals = [sum(day.values()) for day in parts_per_day]
     top = max(totals, default=0.0) or 1.0
-    svg = [_svg("stacked", axis, height + 30)]
-    svg.append(
-        f'<text x="{LEFT - 6}" y="12" font-size="11" text-anchor="end">{esc(label)}</text>'
-        f'<text x="{LEFT - 6}" y="26" font-size="10" text-anchor="end">{esc(fmt(top, 0))}</text>'
-    )
-    bar = max(round(axis.column * 0.8, 1), 2.0)
+    svg = [_svg("stacked", axis, height + 30), _bar_scale(label, top)]
+    bar = _bar_width(axis)
     for index, day in enumerate(parts_per_day):
         base = float(height)
         for number, part in enumerate(order):
