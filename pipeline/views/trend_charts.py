@@ -57,7 +57,7 @@ class DayAxis:
 
     @classmethod
     def fit(cls, labels: Sequence[str], width: int = 760) -> DayAxis:
-        """An axis whose columns fill ``width`` (at least 6 px each).
+        """An axis whose columns fill ``width`` (a year of days: 2 px each).
 
         Args:
             labels: The days' labels, oldest first.
@@ -66,7 +66,7 @@ class DayAxis:
         Returns:
             The axis.
         """
-        return cls(tuple(labels), max(round(width / max(len(labels), 1), 2), 6.0))
+        return cls(tuple(labels), max(round(width / max(len(labels), 1), 2), 1.0))
 
     @property
     def width(self) -> float:
@@ -98,7 +98,7 @@ class DayAxis:
 
 def _svg(css: str, axis: DayAxis, height: float) -> str:
     return (
-        f'<svg class="{css}" xmlns="http://www.w3.org/2000/svg" width="{LEFT + axis.width + 10}" '
+        f'<svg class="{css}" xmlns="http://www.w3.org/2000/svg" width="{LEFT + axis.width + 40}" '
         f'height="{round(height, 1)}" role="img">'
     )
 
@@ -202,6 +202,8 @@ def svg_lines(
         return round(6 + (hi - value) / (hi - lo) * (height - 12), 1)
 
     parts = [_svg("lines", axis, height + 30)]
+    # Points no wider than a day's column, so a year of them stays a line.
+    radius = round(min(2.6, max(axis.column * 0.45, 0.8)), 2)
     parts.append(
         f'<text x="{LEFT - 6}" y="{y(hi) + 4}" font-size="10" text-anchor="end">'
         f"{esc(fmt(hi, digits))}</text>"
@@ -237,7 +239,7 @@ def svg_lines(
                 continue
             mark = line.marks[index] if index < len(line.marks) else None
             parts.append(
-                f'<circle class="point" cx="{axis.x(index)}" cy="{y(value)}" r="2.6" '
+                f'<circle class="point" cx="{axis.x(index)}" cy="{y(value)}" r="{radius}" '
                 f'fill="{mark or line.colour}"><title>{esc(axis.labels[index])} '
                 f"{esc(line.name)}: {esc(fmt(value, digits))}</title></circle>"
             )
@@ -293,6 +295,8 @@ def svg_heat_map(
     """
     height = max(len(features), 1) * row_height
     parts = [_svg("heat-map", axis, height + 16)]
+    # A pixel between days while there is room for one.
+    gap_width = round(axis.column - (1 if axis.column >= 4 else 0), 2)
     for row, feature in enumerate(features):
         top = row * row_height
         shown = feature if len(feature) <= 22 else feature[:21] + "\u2026"
@@ -307,7 +311,7 @@ def svg_heat_map(
             parts.append(
                 f'<rect class="cell{" over" if over else ""}" data-feature="{esc(feature)}" '
                 f'x="{round(LEFT + index * axis.column, 1)}" y="{top}" '
-                f'width="{round(axis.column - 1, 1)}" height="{row_height - 1}" '
+                f'width="{gap_width}" height="{row_height - 1}" '
                 f'fill="{heat_colour(share)}"{stroke}><title>{esc(title)}</title></rect>'
             )
     parts.append(axis.ticks(height + 12))
