@@ -32,6 +32,13 @@ def history(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> tupl
     """A copy of the shared runs with a stopped fourth day, then a rollback."""
     root = tmp_path_factory.mktemp("dashboard")
     config, bad_day = with_rejected_day(clicks_runs, root)
+    # The rest of the shared runs' outputs: the pushed versions (a rollback moves a
+    # label to one that is there) and the runs' reports (the page links them).
+    shutil.copytree(clicks_runs.config.outputs.serving_dir, config.outputs.serving_dir)
+    shutil.copytree(
+        Path(clicks_runs.config.outputs.pipeline_root) / "runs",
+        Path(config.outputs.pipeline_root) / "runs",
+    )
     rolled = run_cli(
         [
             "rollback",
