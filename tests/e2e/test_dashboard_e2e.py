@@ -38,6 +38,7 @@ def history(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> tupl
     shutil.copytree(
         Path(clicks_runs.config.outputs.pipeline_root) / "runs",
         Path(config.outputs.pipeline_root) / "runs",
+        dirs_exist_ok=True,
     )
     rolled = run_cli(
         [
