@@ -390,14 +390,21 @@ def metric_name(class_name: str, names: Iterable[str]) -> str | None:
 
 
 def _model_day(
-    graph: _Graph, evaluator: Execution | None, metric: str, record: history.RunRecord
+    graph: _Graph,
+    evaluator: Execution | None,
+    metric: str,
+    record: history.RunRecord,
+    read: dict[int, dict[str, dict[str, float]]],
 ) -> ModelDay | None:
     if evaluator is None or evaluator.last_known_state not in queries.DONE:
         return None
     evaluation = graph.artifact(evaluator, "evaluation")
     if evaluation is None:
         return None
-    values = evaluation_gate_metrics(evaluation, metric)
+    # A cached run's Evaluator reuses an earlier evaluation: read each artifact once.
+    if evaluation.id not in read:
+        read[evaluation.id] = evaluation_gate_metrics(evaluation, metric)
+    values = read[evaluation.id]
     candidate = values["candidate"]
     return ModelDay(
         candidate=candidate.get(OVERALL),
@@ -565,12 +572,13 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
     events = serving_events(store, config)
     by_id = {run.run_id: run for run in work}
     models: dict[str, ModelDay | None] = {}
+    evaluations: dict[int, dict[str, dict[str, float]]] = {}
 
     def model_of(run: queries.Run) -> ModelDay | None:
-        # Read once per run: a day's own verdict and the served line share it.
+        # A day's own verdict and the served line share it.
         if run.run_id not in models:
             models[run.run_id] = _model_day(
-                graph, run.by_node.get(EVALUATOR), metric, records[run.run_id]
+                graph, run.by_node.get(EVALUATOR), metric, records[run.run_id], evaluations
             )
         return models[run.run_id]
 

@@ -138,17 +138,14 @@ def test_an_evaluation_without_recorded_metrics_is_loaded_once(
     expected = {d.span: d.model for d in trends.gather(store, config).days if d.model}
     # As if every evaluation had been recorded before the property existed.
     loads: list[str] = []
-    real_values, real_custom = trends.metric_values, trends.queries.custom
+    real_values = trends.metric_values
 
     def counting(uri: str) -> dict:
         loads.append(uri)
         return real_values(uri)
 
-    def without_metrics(item: object, key: str) -> object:
-        return None if key == trends.METRICS_PROPERTY else real_custom(item, key)
-
     monkeypatch.setattr(trends, "metric_values", counting)
-    monkeypatch.setattr(trends.queries, "custom", without_metrics)
+    monkeypatch.setattr(trends, "recorded_metrics", lambda evaluation: None)
     loaded = {d.span: d.model for d in trends.gather(store, config).days if d.model}
     # Through TFMA, each evaluation once (the served line reuses the day's), same values.
     assert loads and len(loads) == len(set(loads))
