@@ -551,10 +551,14 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
     name = config.pipeline_name
     metric = config.evaluation.gate_metric
     label = config.features.label
-    runs = queries.runs(store, name)
-    records = {r.run_id: r for r in history.list_runs(store, name, runs=runs)}
-    work = [r for r in runs if records[r.run_id].kind in ("run", "validation")]
+    # Pipeline and validation runs, not label moves (those are serving events).
+    work = [
+        r for r in queries.runs(store, name) if not set(queries.LABEL_CHANGE_TYPES) & set(r.by_node)
+    ]
     graph = _graph(store, (e for r in work for e in r.by_node.values()))
+
+    def validation(run: queries.Run) -> bool:
+        return history.VALIDATION_MARKER in run.run_id
 
     # The newest run per span: a pipeline run before a validation run.
     chosen: dict[int, queries.Run] = {}
@@ -563,11 +567,17 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
         if span is None:
             continue
         best = chosen.get(span)
-        if best is None or (
-            records[best.run_id].kind == "validation" and records[run.run_id].kind == "run"
-        ):
+        if best is None or (validation(best) and not validation(run)):
             chosen[span] = run
     spans = _window(chosen, days, by_date="{YYYY}" in config.data.span_pattern)
+    # The history's per-run reading (status, why it stopped), for the runs shown only:
+    # the window's, and the runs that pushed a version served in it.
+    records: dict[str, history.RunRecord] = {}
+
+    def record_of(run: queries.Run) -> history.RunRecord:
+        if run.run_id not in records:
+            (records[run.run_id],) = history.list_runs(store, name, runs=[run])
+        return records[run.run_id]
 
     events = serving_events(store, config)
     by_id = {run.run_id: run for run in work}
@@ -578,7 +588,7 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
         # A day's own verdict and the served line share it.
         if run.run_id not in models:
             models[run.run_id] = _model_day(
-                graph, run.by_node.get(EVALUATOR), metric, records[run.run_id], evaluations
+                graph, run.by_node.get(EVALUATOR), metric, record_of(run), evaluations
             )
         return models[run.run_id]
 
@@ -595,7 +605,7 @@ def gather(store: mlmd.MetadataStore, config: PipelineConfig, days: int = 30) ->
             built.append(_no_run(config, span))
             continue
         run = chosen[span]
-        record = records[run.run_id]
+        record = record_of(run)
         gate = run.by_node.get(DATA_GATE)
         statistics = graph.artifact(gate, "statistics", Event.INPUT) or graph.artifact(
             run.by_node.get(STATISTICS_GEN), "statistics"
