@@ -83,7 +83,12 @@ class Page:
 
 
 def _rows_title(day: Day) -> str:
-    rows = "no data" if day.run_id is None else f"{day.rows:,} rows" if day.rows else "rows ?"
+    if day.run_id is None:
+        rows = "no run"
+    elif day.rows is None:
+        rows = "rows not recorded"
+    else:
+        rows = f"{day.rows:,} rows"
     verdict = f"gate {day.gate}"
     if day.stopped_by:
         verdict += f", stopped by {day.stopped_by}" + (f": {day.reason}" if day.reason else "")
