@@ -248,12 +248,28 @@ def failure_message(execution: Execution) -> str | None:
     return _one_line(message) or None
 
 
-def _anomaly_hint(store: mlmd.MetadataStore, run: queries.Run) -> str | None:
-    """Which splits ExampleValidator flagged, the only gate evidence MLMD keeps.
+def _blocking_hint(gate: Execution) -> str | None:
+    """The features that blocked a span, as the runner recorded them on the gate.
 
     A rejected span leaves no message in MLMD (the DataGate raises, so TFX records
-    no ExecutionResult, publishes no outputs and deletes the report it wrote), but
-    ExampleValidator's anomalies artifact carries a per-split ``blessed`` flag.
+    no ExecutionResult, publishes no outputs and deletes the report it wrote); the
+    runner writes the gate error's blocking features to the failed execution
+    (:func:`pipeline.run.launch.record_gate_rejection`).
+    """
+    recorded = queries.json_property(gate, queries.GATE_BLOCKING_PROPERTY)
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    return "blocked by " + ", ".join(
+        f"{feature} ({kinds})" for feature, kinds in sorted(recorded.items())
+    )
+
+
+def _anomaly_hint(store: mlmd.MetadataStore, run: queries.Run) -> str | None:
+    """Which splits ExampleValidator flagged, when the gate's own record is missing.
+
+    A run killed before the runner recorded the gate's blocking features keeps only
+    ExampleValidator's anomalies artifact, whose per-split ``blessed`` flag tells
+    which splits had schema anomalies.
     """
     validator = run.by_node.get(EXAMPLE_VALIDATOR)
     if validator is None:
@@ -378,7 +394,8 @@ def _record(store: mlmd.MetadataStore, run: queries.Run) -> RunRecord:
         status, stopped_by, reason = ended_early
     elif DATA_GATE in failed:
         stopped_by = "data gate"
-        reason = failure_message(run.by_node[DATA_GATE]) or _anomaly_hint(store, run)
+        gate = run.by_node[DATA_GATE]
+        reason = failure_message(gate) or _blocking_hint(gate) or _anomaly_hint(store, run)
     elif failed:
         stopped_by = f"error in {failed[0]}"
         reason = failure_message(run.by_node[failed[0]])

@@ -214,9 +214,10 @@ def test_a_span_rejected_by_the_data_gate_is_stopped_by_the_data_gate(
     assert newest.stopped_by == "data gate"
     assert newest.spans == (DAYS[3],)
     assert newest.blessed is None and newest.pushed_version is None
-    # MLMD keeps no gate message (the gate raised); the hint comes from the
-    # ExampleValidator's per-split flags, as negative quantities break the schema.
-    assert newest.reason is not None and "schema anomalies in eval, train" in newest.reason
+    # MLMD keeps no gate message (the gate raised); the runner recorded the blocking
+    # features on the failed execution: negative quantities break the schema.
+    assert newest.reason is not None and newest.reason.startswith("blocked by ")
+    assert "purchase_quantity (INT_TYPE_SMALL_INT" in newest.reason
     table = format_runs(listed).splitlines()
     assert table[2].split()[-2:] == ["data", "gate"]
     assert table[3] == f"    reason: {newest.reason}"
