@@ -217,7 +217,7 @@ def test_a_span_rejected_by_the_data_gate_is_stopped_by_the_data_gate(
     # MLMD keeps no gate message (the gate raised); the runner recorded the blocking
     # features on the failed execution: negative quantities break the schema.
     assert newest.reason is not None and newest.reason.startswith("blocked by ")
-    assert "purchase_quantity (INT_TYPE_SMALL_INT" in newest.reason
+    assert "purchase_quantity (" in newest.reason and "INT_TYPE_SMALL_INT" in newest.reason
     table = format_runs(listed).splitlines()
     assert table[2].split()[-2:] == ["data", "gate"]
     assert table[3] == f"    reason: {newest.reason}"

@@ -35,6 +35,12 @@ def report_file(clicks_runs: Runs, tmp_path_factory: pytest.TempPathFactory) -> 
     return report.write_run_report(store, clicks_runs.config, clicks_runs.new_span.run_id, path)
 
 
+@pytest.fixture(scope="module")
+def rendered(chromium: str, report_file: Path) -> str:
+    """The DOM Chromium built from the report (what the browser shows)."""
+    return browser.dom(chromium, report_file)
+
+
 def _drift_distances(clicks_runs: Runs) -> list[report.Distance]:
     """The DataGate's DriftSkew.pbtxt of the run, found through ML Metadata."""
     from ml_metadata.proto import metadata_store_pb2
