@@ -79,7 +79,7 @@ def test_report_page_shows_every_feature_and_the_gate_drift(
 ) -> None:
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schemabrowser.text(str(clicks_runs.config.schema_file))
+    schema = tfdv.load_schema_text(str(clicks_runs.config.schema_file))
     for feature in schema.feature:
         assert feature.name in browser.row(rendered, f"feature-{feature.name}")
     # Numeric features get a histogram, categorical ones top-value bars, new vs previous.
