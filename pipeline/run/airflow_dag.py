@@ -195,8 +195,10 @@ def run_task(task_id: str, config_path: str, **context: Any) -> None:
                 logging.error("Node %s of task %s failed", node_id, task_id)
                 raise
             seconds[node_id] = time.perf_counter() - mark
+        # On the node the task is named after (its last): an update moves an
+        # execution's last-update time, which would stretch a resolver's seconds.
         launch.record_peak_rss(
-            connection, config.pipeline_name, context["dag_run"].run_id, task.nodes
+            connection, config.pipeline_name, context["dag_run"].run_id, task.nodes[-1:]
         )
     if nodes.EVALUATOR in task.nodes:
         # Not blessed is a successful task, but worth a message (a failing task

@@ -190,8 +190,10 @@ def record_peak_rss(
     """Records :func:`peak_rss_mib` in ML Metadata as ``peak_rss_mib``, for the dashboard.
 
     The local runner runs every node in one process: the peak is the run's, on its
-    ``pipeline_run`` context. An Airflow task runs some nodes: the peak goes on
-    those nodes' executions, which no other task writes.
+    ``pipeline_run`` context. An Airflow task runs some nodes: the peak goes on the
+    execution of the node it is named after, which no other task writes. (MLMD moves
+    an updated execution's last-update time, which the run summary's seconds are
+    measured to, so the update comes right after that node.)
 
     Args:
         connection: The run's ML Metadata connection.
